@@ -1,0 +1,97 @@
+"""Assembles the gRPC server: Segmenter, health, reflection, model loading and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protos import segmentation_pb2 as pb
+from protos import segmentation_pb2_grpc as pb_grpc
+from server.config import ServerSettings
+from server.models import ModelRegistry, State
+from server.pipeline import Pipeline
+from server.servicer import SegmenterServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Segmenter"].full_name
+
+
+class DefaultModelUnavailable(RuntimeError):
+    """The default model could not be loaded, so the server cannot serve."""
+
+
+@dataclass
+class Service:
+    """A bound, not yet started server and what it serves."""
+
+    settings: ServerSettings
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    servicer: SegmenterServicer
+    registry: ModelRegistry
+    executor: ThreadPoolExecutor
+    _loader: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        loop = asyncio.get_running_loop()
+        default = await loop.run_in_executor(None, self.registry.load, self.registry.default_id)
+        if default.state is not State.READY:
+            raise DefaultModelUnavailable(f"default model {default.spec.id} is unavailable: {default.reason}")
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._loader = asyncio.create_task(self._load_others())
+        models = ", ".join(f"{m.spec.id} ({m.state.value})" for m in self.registry.models())
+        log.info("serving on %s:%d; default %s on %s; models: %s", self.settings.host, self.port,
+                 default.spec.id, default.backend.device, models)
+
+    async def _load_others(self) -> None:
+        loop = asyncio.get_running_loop()
+        for model in self.registry.models():
+            if model.state is State.LOADING:
+                await loop.run_in_executor(None, self.registry.load, model.spec.id)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: health NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""
+        grace = self.settings.grace_seconds if grace is None else grace
+        self.servicer.draining = True
+        await self.health.enter_graceful_shutdown()
+        if self._loader is not None:
+            self._loader.cancel()
+        # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.
+        await self.server.stop(grace)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_service(settings: ServerSettings) -> Service:
+    """Build the server and bind its port (port 0 picks a free one); call `start()` to serve."""
+    registry = ModelRegistry(settings)
+    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
+    pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
+    servicer = SegmenterServicer(
+        registry, pipeline, executor, workers=settings.workers,
+        max_concurrent_requests=settings.max_concurrent_requests, max_streams=settings.max_streams,
+    )
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+    )
+    pb_grpc.add_SegmenterServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    return Service(settings, server, port, health_servicer, servicer, registry, executor)

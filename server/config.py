@@ -1,0 +1,59 @@
+"""Settings of the gRPC server: environment variables (prefix SEGMENTATION_) and flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server can be told. Flags override environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEGMENTATION_",
+        cli_prog_name="python -m server",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        use_attribute_docstrings=True,
+    )
+
+    host: str = "127.0.0.1"
+    """Address to bind. 127.0.0.1 keeps the server local; 0.0.0.0 or [::] serves the network."""
+    port: int = Field(50051, ge=0, le=65535)
+    """Port to bind; 0 picks a free one (the log line names it)."""
+    model_dir: Path = Path("models")
+    """Folder holding the LiteRT model files and the PASCAL labels."""
+    models: list[str] = []
+    """Model ids to load; empty means every known model."""
+    default_model: str = "deeplabv3-mobilenetv2-pascal"
+    """Model used when a request names none; it must load for the server to report SERVING."""
+    weights: dict[str, Path] = {}
+    """Weights files for torchvision models, e.g. deeplabv3-resnet101=/path/weights.pth."""
+    download: bool = True
+    """Let torchvision models download their weights into the torch hub cache when missing."""
+    device: str = ""
+    """Torch device ("cpu", "cuda", "cuda:1"); empty picks CUDA when available."""
+    workers: int = Field(2, ge=1)
+    """Requests processed at once, each by its own model instance."""
+    threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
+    """Threads each model instance uses for inference."""
+    max_message_bytes: int = Field(16 * MIB, ge=1024)
+    """Largest message accepted or sent."""
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    """Largest image (width x height) accepted; checked from the header, before decoding."""
+    grace_seconds: float = Field(10.0, ge=0)
+    """On SIGTERM, how long calls in flight may take to finish."""
+    reflection: bool = True
+    """Serve gRPC server reflection."""
+    max_concurrent_requests: int = Field(64, ge=1)
+    """Unary calls in progress at once; more are refused with RESOURCE_EXHAUSTED."""
+    max_streams: int = Field(16, ge=1)
+    """Streams open at once; more are refused with RESOURCE_EXHAUSTED."""
+    png_compression: int = Field(1, ge=0, le=9)
+    """zlib level of PNG masks: 1 is fast and masks compress well anyway."""
+    log_level: str = "INFO"

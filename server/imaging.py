@@ -1,0 +1,155 @@
+"""Image decoding, letterboxing and mask encoding: pure functions on numpy arrays.
+
+Decoding goes through Pillow so that the header (size, format, EXIF orientation)
+is read before any pixel is decoded; resizing and PNG encoding go through
+OpenCV, which is the faster of the two for both.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from server.errors import InvalidImage
+
+FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
+_ORIENTATION_TAG = 0x0112
+# Our own header check is the limit; Pillow's bomb check would only fire later
+# and with a less helpful message.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """The bytes of an image file."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RawPixels:
+    """Row-major 8-bit pixels, 3 channels, no padding."""
+
+    data: bytes
+    width: int
+    height: int
+    bgr: bool = False
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """RGB pixels plus the size the mask must have.
+
+    `rgb` may be smaller than `width` x `height`: a JPEG is decoded at the
+    smallest power-of-two reduction that still covers the model's input, since
+    the model would throw the extra pixels away.
+    """
+
+    rgb: np.ndarray
+    width: int
+    height: int
+
+
+def decode(image: EncodedImage | RawPixels, max_pixels: int, target_size: int | None = None) -> DecodedImage:
+    """Turn an encoded or raw image into RGB pixels, refusing what is not usable."""
+    if isinstance(image, RawPixels):
+        return _from_raw(image, max_pixels)
+    return _from_encoded(image.data, max_pixels, target_size)
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise InvalidImage(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise InvalidImage(
+            f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} pixels"
+        )
+
+
+def _from_raw(raw: RawPixels, max_pixels: int) -> DecodedImage:
+    _check_size(raw.width, raw.height, max_pixels)
+    expected = raw.width * raw.height * 3
+    if len(raw.data) != expected:
+        raise InvalidImage(
+            f"raw image of {raw.width}x{raw.height} needs {expected} bytes (3 per pixel), got {len(raw.data)}"
+        )
+    pixels = np.frombuffer(raw.data, dtype=np.uint8).reshape(raw.height, raw.width, 3)
+    if raw.bgr:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return DecodedImage(pixels, raw.width, raw.height)
+
+
+def _from_encoded(data: bytes, max_pixels: int, target_size: int | None) -> DecodedImage:
+    if not data:
+        raise InvalidImage("image is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
+    except UnidentifiedImageError:
+        raise InvalidImage(f"not a JPEG, PNG, BMP or WebP image (starts with {data[:8]!r})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"unreadable image header: {exc}") from None
+    width, height = img.size
+    _check_size(width, height, max_pixels)
+    orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+    if target_size and img.format == "JPEG":
+        scale = target_size / max(width, height)
+        if scale < 1:
+            img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+    try:
+        img.load()
+        if orientation != 1:
+            img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImage(f"could not decode the {img.format} image: {exc}") from None
+    if orientation in (5, 6, 7, 8):  # these turn the picture by 90 degrees
+        width, height = height, width
+    return DecodedImage(rgb, width, height)
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: Pillow's own conversion clips at 255 instead of scaling.
+        gray = (np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
+def letterbox(rgb: np.ndarray, size: int, pad_value: tuple[int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Scale the longest side to `size`, pad the rest; return the canvas and the (height, width) of the picture in it."""
+    height, width = rgb.shape[:2]
+    scale = size / max(height, width)
+    new_w = min(size, max(1, round(width * scale)))
+    new_h = min(size, max(1, round(height * scale)))
+    if (new_w, new_h) != (width, height):
+        rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    canvas = cv2.copyMakeBorder(
+        rgb, 0, size - new_h, 0, size - new_w, cv2.BORDER_CONSTANT, value=tuple(int(v) for v in pad_value)
+    )
+    return canvas, (new_h, new_w)
+
+
+def restore_mask(model_mask: np.ndarray, valid: tuple[int, int], width: int, height: int) -> np.ndarray:
+    """Crop the padding off a model-resolution mask and scale it to the input's size."""
+    crop = model_mask[: valid[0], : valid[1]]
+    if crop.shape == (height, width):
+        return np.ascontiguousarray(crop)
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def encode_png(mask: np.ndarray, compression: int = 1) -> bytes:
+    """An 8-bit single-channel PNG of the mask."""
+    ok, buf = cv2.imencode(".png", mask, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:  # pragma: no cover - OpenCV fails only on an invalid array
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()

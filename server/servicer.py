@@ -1,0 +1,173 @@
+"""The Segmenter service: converts protobuf to domain objects and back, and maps errors.
+
+Inference runs in a thread pool, so the event loop keeps answering health checks
+and accepting calls while the model works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import Executor
+
+import grpc
+
+from protos import segmentation_pb2 as pb
+from protos import segmentation_pb2_grpc as pb_grpc
+from server.errors import InvalidImage, Overloaded, SegmentationError, ShuttingDown, status_code
+from server.imaging import EncodedImage, RawPixels
+from server.models import ModelRegistry, State
+from server.pipeline import Pipeline, Segmentation
+from server.streaming import DropPolicy, Frame, StreamRunner
+
+log = logging.getLogger(__name__)
+
+_DROP_POLICIES = {
+    pb.DROP_POLICY_UNSPECIFIED: DropPolicy.LATEST,
+    pb.DROP_POLICY_LATEST: DropPolicy.LATEST,
+    pb.DROP_POLICY_NONE: DropPolicy.NONE,
+}
+
+
+def image_from_proto(image: pb.Image) -> EncodedImage | RawPixels:
+    source = image.WhichOneof("source")
+    if source == "encoded":
+        return EncodedImage(image.encoded)
+    if source == "raw":
+        raw = image.raw
+        if raw.format not in (pb.PIXEL_FORMAT_RGB8, pb.PIXEL_FORMAT_BGR8):
+            raise InvalidImage("raw image needs a pixel format: PIXEL_FORMAT_RGB8 or PIXEL_FORMAT_BGR8")
+        return RawPixels(raw.data, raw.width, raw.height, bgr=raw.format == pb.PIXEL_FORMAT_BGR8)
+    raise InvalidImage("request has no image: set image.encoded or image.raw")
+
+
+def response_from(result: Segmentation, frame_id: int, encoding: int) -> pb.SegmentResponse:
+    height, width = result.mask.shape
+    if encoding == pb.MASK_ENCODING_RAW:
+        mask = pb.Mask(width=width, height=height, encoding=pb.MASK_ENCODING_RAW, data=result.mask.tobytes())
+    else:
+        mask = pb.Mask(width=width, height=height, encoding=pb.MASK_ENCODING_PNG, data=result.png)
+    t = result.timings
+    return pb.SegmentResponse(
+        frame_id=frame_id,
+        model=result.model_id,
+        mask=mask,
+        classes=[
+            pb.ClassArea(class_id=c.class_id, label=c.label, fraction=c.fraction, pixel_count=c.pixel_count)
+            for c in result.classes
+        ],
+        timings=pb.Timings(
+            decode_ms=t.decode_ms, preprocess_ms=t.preprocess_ms, inference_ms=t.inference_ms,
+            postprocess_ms=t.postprocess_ms, encode_ms=t.encode_ms, total_ms=t.total_ms, queue_ms=t.queue_ms,
+        ),
+    )
+
+
+class SegmenterServicer(pb_grpc.SegmenterServicer):
+    """Serves Segment, SegmentStream and ListModels from a model registry."""
+
+    def __init__(
+        self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, *,
+        workers: int, max_concurrent_requests: int, max_streams: int,
+    ) -> None:
+        self._registry = registry
+        self._pipeline = pipeline
+        self._executor = executor
+        self._workers = workers
+        self._max_requests = max_concurrent_requests
+        self._max_streams = max_streams
+        self._requests = 0
+        self._streams = 0
+        self.draining = False
+
+    async def _segment(self, request: pb.SegmentRequest, received_at: float) -> pb.SegmentResponse:
+        image = image_from_proto(request.image)
+        want_png = request.mask_encoding != pb.MASK_ENCODING_RAW
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self._executor,
+            lambda: self._pipeline.run(request.model, image, want_png=want_png, received_at=received_at),
+        )
+        return response_from(result, request.frame_id, request.mask_encoding)
+
+    def _admit(self, streams: bool) -> None:
+        if self.draining:
+            raise ShuttingDown("server is shutting down; send the call to another replica")
+        if streams and self._streams >= self._max_streams:
+            raise Overloaded(f"server is at its limit of {self._max_streams} concurrent streams")
+        if not streams and self._requests >= self._max_requests:
+            raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
+
+    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
+        received_at = time.perf_counter()
+        try:
+            self._admit(streams=False)
+            self._requests += 1
+            try:
+                return await self._segment(request, received_at)
+            finally:
+                self._requests -= 1
+        except SegmentationError as exc:
+            code = status_code(exc)
+            log.info("Segment failed: %s: %s", code.name, exc)
+            await context.abort(code, str(exc))
+
+    async def SegmentStream(self, request_iterator, context: grpc.aio.ServicerContext):
+        try:
+            self._admit(streams=True)
+        except SegmentationError as exc:
+            log.info("SegmentStream refused: %s: %s", status_code(exc).name, exc)
+            await context.abort(status_code(exc), str(exc))
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            return
+        options = first.stream_options
+        policy = _DROP_POLICIES.get(options.drop_policy, DropPolicy.LATEST)
+        runner: StreamRunner[pb.SegmentRequest, pb.SegmentResponse] = StreamRunner(
+            policy, depth=self._workers, capacity=self._workers, max_fps=max(0.0, options.max_fps)
+        )
+
+        async def frames():
+            yield first
+            async for request in request_iterator:
+                yield request
+
+        async def process(frame: Frame[pb.SegmentRequest]) -> pb.SegmentResponse:
+            request = frame.item
+            try:
+                return await self._segment(request, frame.received_at)
+            except SegmentationError as exc:
+                log.debug("frame %d failed: %s", request.frame_id, exc)
+                error = pb.FrameError(code=status_code(exc).value[0], message=str(exc))
+                return pb.SegmentResponse(frame_id=request.frame_id, model=request.model, error=error)
+
+        self._streams += 1
+        completed = False
+        try:
+            async for response in runner.run(frames(), process):
+                response.frames_dropped = runner.dropped
+                yield response
+            completed = True
+        finally:
+            self._streams -= 1
+            log.info(
+                "stream %s: %d frames received, %d answered, %d dropped (%s)",
+                "ended" if completed else "cancelled", runner.received, runner.processed, runner.dropped,
+                policy.value,
+            )
+
+    async def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
+        infos = []
+        for model in self._registry.models():
+            backend = model.backend
+            reason = {State.LOADING: "loading", State.UNAVAILABLE: model.reason}.get(model.state, "")
+            infos.append(pb.ModelInfo(
+                id=model.spec.id, backend=model.spec.backend, labels=model.labels,
+                available=model.state is State.READY, unavailable_reason=reason,
+                input_width=backend.input_size if backend else 0, input_height=backend.input_size if backend else 0,
+                device=backend.device if backend else "", description=model.spec.description,
+                palette=[pb.Color(r=r, g=g, b=b) for r, g, b in model.palette],
+                is_default=model.spec.id == self._registry.default_id,
+            ))
+        return pb.ListModelsResponse(models=infos, default_model=self._registry.default_id)

@@ -1,0 +1,110 @@
+"""The asyncio client: the same calls as SegmentationClient, awaitable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from protos import segmentation_pb2 as pb
+from protos import segmentation_pb2_grpc as pb_grpc
+from segmentation_client import _convert
+from segmentation_client._client import _RAW_MARGIN
+from segmentation_client._config import DEFAULT_TARGET, MIB, channel_options, grpc_target
+from segmentation_client._convert import ImageInput
+from segmentation_client._exceptions import ModelNotFound, from_rpc_error
+from segmentation_client._results import ModelInfo, SegmentResult
+
+
+async def _aiter_items(frames: AsyncIterable | Iterable):
+    if hasattr(frames, "__aiter__"):
+        async for item in frames:
+            yield item
+    else:
+        for item in frames:
+            yield item
+
+
+class AsyncSegmentationClient:
+    """An asyncio client of the segmentation service; use it with `async with`. See SegmentationClient."""
+
+    def __init__(
+        self,
+        target: str | Sequence[str] = DEFAULT_TARGET,
+        *,
+        timeout: float = 30.0,
+        stream_timeout: float | None = None,
+        max_message_bytes: int = 16 * MIB,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        options = channel_options(max_message_bytes)
+        resolved = grpc_target(target)
+        self._channel = (
+            grpc.aio.secure_channel(resolved, credentials, options)
+            if credentials else grpc.aio.insecure_channel(resolved, options)
+        )
+        self._stub = pb_grpc.SegmenterStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.timeout = timeout
+        self.stream_timeout = stream_timeout
+        self._metadata = tuple(metadata)
+        self._max_raw = max_message_bytes - _RAW_MARGIN
+
+    async def __aenter__(self) -> AsyncSegmentationClient:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method, request, timeout: float | None):
+        try:
+            return await method(request, timeout=timeout or self.timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def segment(
+        self, image: ImageInput, model: str | None = None, *, bgr: bool = False, mask_encoding: str = "png",
+        frame_id: int = 0, timeout: float | None = None,
+    ) -> SegmentResult:
+        message = _convert.image_message(image, bgr=bgr, max_raw_bytes=self._max_raw)
+        request = _convert.segment_request(message, model, mask_encoding, frame_id)
+        return _convert.result_from(await self._call(self._stub.Segment, request, timeout))
+
+    async def stream(
+        self, frames: AsyncIterable | Iterable, model: str | None = None, *, drop_policy: str = "latest",
+        max_fps: float = 0.0, bgr: bool = False, mask_encoding: str = "png",
+    ) -> AsyncIterator[SegmentResult]:
+        options = _convert.stream_options(drop_policy, max_fps)
+
+        builder = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
+
+        async def requests():
+            async for item in _aiter_items(frames):
+                yield builder.request(item)
+
+        call = self._stub.SegmentStream(requests(), timeout=self.stream_timeout, metadata=self._metadata)
+        try:
+            async for response in call:
+                yield _convert.result_from(response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    async def list_models(self, timeout: float | None = None) -> list[ModelInfo]:
+        return _convert.model_infos(await self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout))
+
+    async def get_model(self, model_id: str | None = None, timeout: float | None = None) -> ModelInfo:
+        for info in await self.list_models(timeout):
+            if info.id == model_id or (not model_id and info.is_default):
+                return info
+        raise ModelNotFound(f"unknown model {model_id!r}", grpc.StatusCode.NOT_FOUND)
+
+    async def health(self, service: str = "", timeout: float | None = None) -> str:
+        response = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -1,0 +1,113 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from protos import segmentation_pb2 as pb
+from protos import segmentation_pb2_grpc as pb_grpc
+from segmentation_client import _convert
+from segmentation_client._config import DEFAULT_TARGET, MIB, channel_options, grpc_target
+from segmentation_client._convert import ImageInput
+from segmentation_client._exceptions import ModelNotFound, from_rpc_error
+from segmentation_client._results import ModelInfo, SegmentResult
+
+_RAW_MARGIN = 64 * 1024  # room for the rest of the message around raw pixels
+
+
+class SegmentationClient:
+    """A blocking client of the segmentation service; use it as a context manager.
+
+    `target` is "host:port", several of them ("h1:p1,h2:p2" or a list, balanced
+    round-robin), or any gRPC target ("dns:///svc:50051"). `timeout` is the
+    deadline in seconds of every unary call; streams have `stream_timeout`
+    (None: no deadline, as a live video may run for hours).
+    """
+
+    def __init__(
+        self,
+        target: str | Sequence[str] = DEFAULT_TARGET,
+        *,
+        timeout: float = 30.0,
+        stream_timeout: float | None = None,
+        max_message_bytes: int = 16 * MIB,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        options = channel_options(max_message_bytes)
+        resolved = grpc_target(target)
+        self._channel = (
+            grpc.secure_channel(resolved, credentials, options)
+            if credentials else grpc.insecure_channel(resolved, options)
+        )
+        self._stub = pb_grpc.SegmenterStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.timeout = timeout
+        self.stream_timeout = stream_timeout
+        self._metadata = tuple(metadata)
+        self._max_raw = max_message_bytes - _RAW_MARGIN
+
+    def __enter__(self) -> SegmentationClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method, request, timeout: float | None):
+        try:
+            return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    def segment(
+        self, image: ImageInput, model: str | None = None, *, bgr: bool = False, mask_encoding: str = "png",
+        frame_id: int = 0, timeout: float | None = None,
+    ) -> SegmentResult:
+        """Segment one image (encoded bytes, a path, a PIL image or a numpy array; `bgr` for OpenCV arrays)."""
+        message = _convert.image_message(image, bgr=bgr, max_raw_bytes=self._max_raw)
+        request = _convert.segment_request(message, model, mask_encoding, frame_id)
+        return _convert.result_from(self._call(self._stub.Segment, request, timeout))
+
+    def stream(
+        self, frames: Iterable, model: str | None = None, *, drop_policy: str = "latest", max_fps: float = 0.0,
+        bgr: bool = False, mask_encoding: str = "png",
+    ) -> Iterator[SegmentResult]:
+        """Segment a sequence of frames over one SegmentStream; yields results as they come.
+
+        `frames` yields images or (frame_id, image) pairs and is read from
+        gRPC's own thread, so it may block (e.g. on a camera). With
+        drop_policy="latest" the server skips frames it cannot keep up with
+        and reports the count in `frames_dropped`; with "none" it processes
+        every frame. Closing the iterator cancels the stream.
+        """
+        options = _convert.stream_options(drop_policy, max_fps)
+        requests = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
+        call = self._stub.SegmentStream(map(requests.request, frames), timeout=self.stream_timeout, metadata=self._metadata)
+        try:
+            for response in call:
+                yield _convert.result_from(response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    def list_models(self, timeout: float | None = None) -> list[ModelInfo]:
+        return _convert.model_infos(self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout))
+
+    def get_model(self, model_id: str | None = None, timeout: float | None = None) -> ModelInfo:
+        """One model's info; None or "" is the server's default model."""
+        for info in self.list_models(timeout):
+            if info.id == model_id or (not model_id and info.is_default):
+                return info
+        raise ModelNotFound(f"unknown model {model_id!r}", grpc.StatusCode.NOT_FOUND)
+
+    def health(self, service: str = "", timeout: float | None = None) -> str:
+        """The server's health status name: "SERVING", "NOT_SERVING", ..."""
+        response = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -1,0 +1,72 @@
+"""Channel settings shared by the synchronous and the asyncio client."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Sequence
+
+MIB = 1024 * 1024
+DEFAULT_TARGET = "127.0.0.1:50051"
+SERVICE = "segmentation.v1.Segmenter"
+
+# Retries of UNAVAILABLE are gRPC's own (a call is retried only while no
+# response has arrived, so no result is ever duplicated); round_robin spreads
+# calls over every address the target resolves to.
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": SERVICE}, {"service": "grpc.health.v1.Health"}],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.05s",
+            "maxBackoff": "1s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+})
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, object]]:
+    return [
+        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Reconnect to a replica that comes back within a second or two, not minutes.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+
+
+def grpc_target(target: str | Sequence[str]) -> str:
+    """A gRPC target for one address or several ("h1:p1,h2:p2" or a list).
+
+    One address is passed on as it is (so "dns:///svc:50051" still finds every
+    pod of a headless Service). Several are resolved here into one ipv4:/ipv6:
+    target, which gRPC's round_robin balances over.
+    """
+    addresses = [a.strip() for a in (target.split(",") if isinstance(target, str) else target) if a.strip()]
+    if not addresses:
+        raise ValueError("no server address given")
+    if len(addresses) == 1:
+        return addresses[0]
+    resolved: list[tuple[int, str]] = []
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"address {address!r} is not HOST:PORT")
+        host = host.strip("[]")
+        for family, *_, sockaddr in socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM):
+            ip = sockaddr[0]
+            resolved.append((family, f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"))
+    families = {family for family, _ in resolved}
+    scheme = "ipv6" if families == {socket.AF_INET6} else "ipv4"
+    wanted = socket.AF_INET6 if scheme == "ipv6" else socket.AF_INET
+    unique = list(dict.fromkeys(addr for family, addr in resolved if family == wanted))
+    return f"{scheme}:{','.join(unique)}"

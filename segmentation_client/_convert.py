@@ -1,0 +1,124 @@
+"""Between the client's types and the protobuf messages; shared by both clients."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import cv2
+import numpy as np
+
+from protos import segmentation_pb2 as pb
+from segmentation_client._exceptions import InvalidInput, code_from_value, error_for
+from segmentation_client._results import ClassArea, ModelInfo, SegmentResult, Timings
+
+ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, Any]  # Any: a PIL image
+_ENCODINGS = {"png": pb.MASK_ENCODING_PNG, "raw": pb.MASK_ENCODING_RAW}
+_POLICIES = {"latest": pb.DROP_POLICY_LATEST, "none": pb.DROP_POLICY_NONE}
+
+
+def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | None = None) -> pb.Image:
+    """An Image message: files and bytes go as they are, arrays and PIL images as raw pixels.
+
+    `bgr` says a numpy array is in OpenCV's BGR order. Arrays too big to send
+    raw within `max_raw_bytes` are sent as lossless PNG instead.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return pb.Image(encoded=bytes(image))
+    if isinstance(image, (str, os.PathLike)):
+        return pb.Image(encoded=Path(image).read_bytes())
+    if not isinstance(image, np.ndarray):
+        if not hasattr(image, "convert"):
+            raise TypeError(f"cannot send a {type(image).__name__}: give bytes, a path, a numpy array or a PIL image")
+        image, bgr = np.asarray(image.convert("RGB")), False
+    if image.dtype != np.uint8:
+        raise InvalidInput(f"image array must be uint8, not {image.dtype}")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise InvalidInput(f"image array must be HxW, HxWx3 or HxWx4, not {image.shape}")
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if max_raw_bytes is not None and image.nbytes > max_raw_bytes:
+        rgb_or_bgr = image if bgr else image[:, :, ::-1]
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb_or_bgr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        return pb.Image(encoded=buf.tobytes())
+    height, width = image.shape[:2]
+    fmt = pb.PIXEL_FORMAT_BGR8 if bgr else pb.PIXEL_FORMAT_RGB8
+    return pb.Image(raw=pb.RawImage(data=np.ascontiguousarray(image).tobytes(), width=width, height=height, format=fmt))
+
+
+def segment_request(
+    image: pb.Image, model: str | None, mask_encoding: str, frame_id: int = 0, stream_options: pb.StreamOptions | None = None
+) -> pb.SegmentRequest:
+    if mask_encoding not in _ENCODINGS:
+        raise ValueError(f"mask_encoding must be one of {sorted(_ENCODINGS)}")
+    return pb.SegmentRequest(
+        model=model or "", image=image, frame_id=frame_id, mask_encoding=_ENCODINGS[mask_encoding],
+        stream_options=stream_options,
+    )
+
+
+def stream_options(drop_policy: str, max_fps: float) -> pb.StreamOptions:
+    if drop_policy not in _POLICIES:
+        raise ValueError(f"drop_policy must be one of {sorted(_POLICIES)}")
+    return pb.StreamOptions(drop_policy=_POLICIES[drop_policy], max_fps=max_fps)
+
+
+class StreamRequests:
+    """Turns a stream's frames into requests: ids count from 1 unless given as (frame_id, image)."""
+
+    def __init__(self, model: str | None, options: pb.StreamOptions, mask_encoding: str, bgr: bool, max_raw: int):
+        self._model, self._options, self._encoding = model, options, mask_encoding
+        self._bgr, self._max_raw = bgr, max_raw
+        self._count = 0
+
+    def request(self, item: Any) -> pb.SegmentRequest:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
+            frame_id, image = item
+        else:
+            frame_id, image = self._count + 1, item
+        first = self._count == 0
+        self._count += 1
+        message = image_message(image, bgr=self._bgr, max_raw_bytes=self._max_raw)
+        return segment_request(message, self._model, self._encoding, frame_id, self._options if first else None)
+
+
+def decode_mask(mask: pb.Mask) -> np.ndarray:
+    if mask.encoding == pb.MASK_ENCODING_RAW:
+        return np.frombuffer(mask.data, dtype=np.uint8).reshape(mask.height, mask.width)
+    decoded = cv2.imdecode(np.frombuffer(mask.data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        return np.zeros((0, 0), np.uint8)
+    return decoded
+
+
+def result_from(response: pb.SegmentResponse) -> SegmentResult:
+    t = response.timings
+    error = None
+    if response.HasField("error"):
+        error = error_for(code_from_value(response.error.code), response.error.message)
+    return SegmentResult(
+        model=response.model,
+        mask=decode_mask(response.mask) if response.mask.data else np.zeros((0, 0), np.uint8),
+        classes=[ClassArea(c.class_id, c.label, c.fraction, c.pixel_count) for c in response.classes],
+        timings=Timings(t.decode_ms, t.preprocess_ms, t.inference_ms, t.postprocess_ms, t.encode_ms,
+                        t.total_ms, t.queue_ms),
+        frame_id=response.frame_id,
+        frames_dropped=response.frames_dropped,
+        error=error,
+        mask_png=response.mask.data if response.mask.encoding == pb.MASK_ENCODING_PNG else None,
+    )
+
+
+def model_infos(response: pb.ListModelsResponse) -> list[ModelInfo]:
+    return [
+        ModelInfo(
+            id=m.id, backend=m.backend, labels=list(m.labels), available=m.available,
+            unavailable_reason=m.unavailable_reason, input_size=(m.input_width, m.input_height), device=m.device,
+            palette=np.array([(c.r, c.g, c.b) for c in m.palette], dtype=np.uint8).reshape(-1, 3),
+            description=m.description, is_default=m.is_default,
+        )
+        for m in response.models
+    ]

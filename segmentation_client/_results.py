@@ -1,0 +1,85 @@
+"""What the client returns: plain dataclasses and numpy arrays, no protobuf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from segmentation_client._exceptions import ServiceError
+
+
+@dataclass(frozen=True)
+class ClassArea:
+    class_id: int
+    label: str
+    fraction: float  # share of the mask's pixels, 0..1
+    pixel_count: int
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent on the server, stage by stage."""
+
+    decode_ms: float = 0.0
+    preprocess_ms: float = 0.0
+    inference_ms: float = 0.0
+    postprocess_ms: float = 0.0
+    encode_ms: float = 0.0
+    total_ms: float = 0.0
+    queue_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One segmented image: class ids at the input's resolution and what they mean.
+
+    In a stream, a frame that failed has `error` set and an empty mask.
+    """
+
+    model: str
+    mask: np.ndarray  # (height, width) uint8 class ids
+    classes: list[ClassArea]
+    timings: Timings
+    frame_id: int = 0
+    frames_dropped: int = 0
+    error: ServiceError | None = None
+    mask_png: bytes | None = field(default=None, repr=False)  # the server's PNG, when it sent one
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def labels(self) -> list[str]:
+        """Labels of the classes present, largest area first."""
+        return [c.label for c in self.classes]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the mask."""
+        return (int(self.mask.shape[1]), int(self.mask.shape[0])) if self.mask.ndim == 2 else (0, 0)
+
+    def bounding_box(self, class_id: int) -> tuple[int, int, int, int] | None:
+        """(x_min, y_min, x_max, y_max) of a class's pixels, inclusive, or None when absent."""
+        hit = self.mask == class_id
+        rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
+        if rows.size == 0:
+            return None
+        return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the server knows. `palette[i]` is the RGB colour of class i."""
+
+    id: str
+    backend: str
+    labels: list[str]
+    available: bool
+    unavailable_reason: str
+    input_size: tuple[int, int]  # (width, height)
+    device: str
+    palette: np.ndarray = field(repr=False)  # (n_classes, 3) uint8
+    description: str = ""
+    is_default: bool = False

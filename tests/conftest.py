@@ -1,0 +1,107 @@
+"""Shared fixtures: the real gRPC server, started as `python -m server` on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SAMPLES = SHARED / "samples"
+MODEL_DIR = REPO / "models"
+DEFAULT_MODEL = "deeplabv3-mobilenetv2-pascal"
+LITERT_MODELS = f"{DEFAULT_MODEL},deeplabv3-mobilenetv2-dm05-pascal"
+_LISTENING = re.compile(r"serving on [^ ]+:(\d+);")
+
+
+class ServerProcess:
+    """A `python -m server` child process; `address` is where it listens once `wait_ready` returns."""
+
+    def __init__(self, *args: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "--port", "0", "--model-dir", str(MODEL_DIR), *args],
+            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 120.0) -> ServerProcess:
+        """Wait for the start-up log line, then for health SERVING."""
+        deadline = time.monotonic() + timeout
+        while not self.port:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server did not start:\n{self.log()}")
+            if match := _LISTENING.search(self.log()):
+                self.port = int(match.group(1))
+            time.sleep(0.1)
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            response = stub.Check(health_pb2.HealthCheckRequest(), timeout=10, wait_for_ready=True)
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory) -> Iterator:
+    """Factory: start_server(*flags) -> a ready ServerProcess, stopped at the end of the session."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
+        log_path = tmp_path_factory.mktemp("server") / "server.log"
+        server = ServerProcess(*args, log_path=log_path, env=env)
+        started.append(server)
+        return server.wait_ready() if wait else server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def grpc_server(start_server) -> ServerProcess:
+    """The server with both LiteRT models, shared by the tests that do not stop it."""
+    return start_server("--models", LITERT_MODELS)
+
+
+@pytest.fixture(scope="session")
+def grpc_address(grpc_server) -> str:
+    return grpc_server.address
+
+
+@pytest.fixture
+def sample_bytes():
+    def read(name: str) -> bytes:
+        return (SAMPLES / name).read_bytes()
+
+    return read

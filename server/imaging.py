@@ -98,12 +98,12 @@ def _from_encoded(data: bytes, max_pixels: int, target_size: int | None) -> Deco
         raise InvalidImage(f"unreadable image header: {exc}") from None
     width, height = img.size
     _check_size(width, height, max_pixels)
-    orientation = img.getexif().get(_ORIENTATION_TAG, 1)
-    if target_size and img.format == "JPEG":
-        scale = target_size / max(width, height)
-        if scale < 1:
-            img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
     try:
+        orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+        if target_size and img.format == "JPEG":
+            scale = target_size / max(width, height)
+            if scale < 1:
+                img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         img.load()
         if orientation != 1:
             img = ImageOps.exif_transpose(img)

@@ -105,7 +105,10 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             self._admit(streams=False)
             self._requests += 1
             try:
-                return await self._segment(request, received_at)
+                response = await self._segment(request, received_at)
+                log.debug("Segment ok: %s %dx%d in %.1f ms", response.model, response.mask.width,
+                          response.mask.height, response.timings.total_ms)
+                return response
             finally:
                 self._requests -= 1
         except SegmentationError as exc:

@@ -1,0 +1,48 @@
+"""Settings of the REST bridge: environment variables (prefix BRIDGE_) and flags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class BridgeSettings(BaseSettings):
+    """Everything the bridge can be told. Flags override environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_",
+        cli_prog_name="python -m rest_bridge",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        use_attribute_docstrings=True,
+    )
+
+    host: str = "127.0.0.1"
+    """Address to bind. 127.0.0.1 keeps the bridge local; 0.0.0.0 or [::] serves the network."""
+    port: int = Field(8000, ge=0, le=65535)
+    """Port to bind; 0 picks a free one (uvicorn's start-up line names it)."""
+    grpc_target: str = Field("127.0.0.1:50051", min_length=1)
+    """gRPC server(s): HOST:PORT, several comma-separated (balanced round-robin), or any gRPC target."""
+    deadline_seconds: float = Field(30.0, gt=0)
+    """Deadline of each gRPC call; a call that takes longer answers 504."""
+    readiness_timeout_seconds: float = Field(2.0, gt=0)
+    """How long /readyz waits for the gRPC health check before answering 503."""
+    upload_limit_bytes: int = Field(16 * MIB, ge=1)
+    """Largest request body (a raw image, or the whole multipart form) and WebSocket message; more answers 413."""
+    cors_origins: Annotated[list[str], NoDecode] = []
+    """Origins browsers may call the bridge from, comma-separated ("*" for any); empty turns CORS off."""
+    retry_after_seconds: int = Field(1, ge=0)
+    """Value of the Retry-After header sent with 503 and 429."""
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # Environment variables and flags give one string; "a,b" is friendlier than JSON there.
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from server.config import ServerSettings
+from server.metrics import Metrics
 from server.models import ModelRegistry, State
 from server.pipeline import Pipeline
 from server.servicer import SegmenterServicer
@@ -38,15 +39,29 @@ class Service:
     servicer: SegmenterServicer
     registry: ModelRegistry
     executor: ThreadPoolExecutor
+    metrics: Metrics
+    metrics_port: int | None = None
     _loader: asyncio.Task | None = None
+    _metrics_httpd: object | None = None
+
+    async def _load(self, model_id: str):
+        loop = asyncio.get_running_loop()
+        model = await loop.run_in_executor(None, self.registry.load, model_id)
+        self.metrics.model_state.labels(model_id).state(model.state.value)
+        return model
 
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        for model in self.registry.models():
+            self.metrics.model_state.labels(model.spec.id).state(model.state.value)
+        if self.settings.metrics_port is not None:
+            self._metrics_httpd = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            self.metrics_port = self._metrics_httpd.server_port
+            log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         await self.server.start()
-        loop = asyncio.get_running_loop()
-        default = await loop.run_in_executor(None, self.registry.load, self.registry.default_id)
+        default = await self._load(self.registry.default_id)
         if default.state is not State.READY:
             raise DefaultModelUnavailable(f"default model {default.spec.id} is unavailable: {default.reason}")
         for name in ("", SERVICE_NAME):
@@ -57,21 +72,23 @@ class Service:
                  default.spec.id, default.backend.device, models)
 
     async def _load_others(self) -> None:
-        loop = asyncio.get_running_loop()
         for model in self.registry.models():
             if model.state is State.LOADING:
-                await loop.run_in_executor(None, self.registry.load, model.spec.id)
+                await self._load(model.spec.id)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: health NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""
         grace = self.settings.grace_seconds if grace is None else grace
-        self.servicer.draining = True
+        self.servicer.drain()
         await self.health.enter_graceful_shutdown()
         if self._loader is not None:
             self._loader.cancel()
         # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.
         await self.server.stop(grace)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
 
 
 def create_service(settings: ServerSettings) -> Service:
@@ -79,8 +96,9 @@ def create_service(settings: ServerSettings) -> Service:
     registry = ModelRegistry(settings)
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
     pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
+    metrics = Metrics()
     servicer = SegmenterServicer(
-        registry, pipeline, executor, workers=settings.workers,
+        registry, pipeline, executor, metrics=metrics, workers=settings.workers,
         max_concurrent_requests=settings.max_concurrent_requests, max_streams=settings.max_streams,
     )
     limit = settings.max_message_bytes
@@ -94,4 +112,4 @@ def create_service(settings: ServerSettings) -> Service:
         names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    return Service(settings, server, port, health_servicer, servicer, registry, executor)
+    return Service(settings, server, port, health_servicer, servicer, registry, executor, metrics)

@@ -56,4 +56,6 @@ class ServerSettings(BaseSettings):
     """Streams open at once; more are refused with RESOURCE_EXHAUSTED."""
     png_compression: int = Field(1, ge=0, le=9)
     """zlib level of PNG masks: 1 is fast and masks compress well anyway."""
+    metrics_port: int | None = Field(9464, ge=0, le=65535)
+    """Port of the Prometheus /metrics endpoint (same address as gRPC); 0 picks a free one; unset turns it off."""
     log_level: str = "INFO"

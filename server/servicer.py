@@ -17,6 +17,7 @@ from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from server.errors import InvalidImage, Overloaded, SegmentationError, ShuttingDown, status_code
 from server.imaging import EncodedImage, RawPixels
+from server.metrics import Metrics
 from server.models import ModelRegistry, State
 from server.pipeline import Pipeline, Segmentation
 from server.streaming import DropPolicy, Frame, StreamRunner
@@ -69,8 +70,9 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
 
     def __init__(
         self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, *,
-        workers: int, max_concurrent_requests: int, max_streams: int,
+        metrics: Metrics, workers: int, max_concurrent_requests: int, max_streams: int,
     ) -> None:
+        self._metrics = metrics
         self._registry = registry
         self._pipeline = pipeline
         self._executor = executor
@@ -78,8 +80,14 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         self._max_requests = max_concurrent_requests
         self._max_streams = max_streams
         self._requests = 0
-        self._streams = 0
+        self._runners: set[StreamRunner] = set()
         self.draining = False
+
+    def drain(self) -> None:
+        """Refuse new calls; open streams answer the frames they hold and then end."""
+        self.draining = True
+        for runner in self._runners:
+            runner.stop_reading()
 
     async def _segment(self, request: pb.SegmentRequest, received_at: float) -> pb.SegmentResponse:
         image = image_from_proto(request.image)
@@ -89,12 +97,13 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             self._executor,
             lambda: self._pipeline.run(request.model, image, want_png=want_png, received_at=received_at),
         )
+        self._metrics.observe(result.model_id, result.timings)
         return response_from(result, request.frame_id, request.mask_encoding)
 
     def _admit(self, streams: bool) -> None:
         if self.draining:
             raise ShuttingDown("server is shutting down; send the call to another replica")
-        if streams and self._streams >= self._max_streams:
+        if streams and len(self._runners) >= self._max_streams:
             raise Overloaded(f"server is at its limit of {self._max_streams} concurrent streams")
         if not streams and self._requests >= self._max_requests:
             raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
@@ -105,16 +114,19 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             self._admit(streams=False)
             self._requests += 1
             try:
-                response = await self._segment(request, received_at)
-                log.debug("Segment ok: %s %dx%d in %.1f ms", response.model, response.mask.width,
-                          response.mask.height, response.timings.total_ms)
-                return response
+                with self._metrics.in_flight.labels("Segment").track_inprogress():
+                    response = await self._segment(request, received_at)
             finally:
                 self._requests -= 1
         except SegmentationError as exc:
             code = status_code(exc)
+            self._metrics.requests.labels("Segment", code.name).inc()
             log.info("Segment failed: %s: %s", code.name, exc)
             await context.abort(code, str(exc))
+        self._metrics.requests.labels("Segment", "OK").inc()
+        log.debug("Segment ok: %s %dx%d in %.1f ms", response.model, response.mask.width,
+                  response.mask.height, response.timings.total_ms)
+        return response
 
     async def SegmentStream(self, request_iterator, context: grpc.aio.ServicerContext):
         try:
@@ -139,21 +151,34 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         async def process(frame: Frame[pb.SegmentRequest]) -> pb.SegmentResponse:
             request = frame.item
             try:
-                return await self._segment(request, frame.received_at)
+                response = await self._segment(request, frame.received_at)
             except SegmentationError as exc:
+                code = status_code(exc)
+                self._metrics.requests.labels("SegmentStream", code.name).inc()
                 log.debug("frame %d failed: %s", request.frame_id, exc)
-                error = pb.FrameError(code=status_code(exc).value[0], message=str(exc))
+                error = pb.FrameError(code=code.value[0], message=str(exc))
                 return pb.SegmentResponse(frame_id=request.frame_id, model=request.model, error=error)
+            self._metrics.requests.labels("SegmentStream", "OK").inc()
+            return response
 
-        self._streams += 1
+        self._runners.add(runner)
+        self._metrics.in_flight.labels("SegmentStream").inc()
         completed = False
+        counted_drops = 0
         try:
             async for response in runner.run(frames(), process):
                 response.frames_dropped = runner.dropped
+                self._metrics.frames_dropped.inc(runner.dropped - counted_drops)
+                counted_drops = runner.dropped
                 yield response
             completed = True
         finally:
-            self._streams -= 1
+            self._runners.discard(runner)
+            self._metrics.in_flight.labels("SegmentStream").dec()
+            self._metrics.frames_dropped.inc(runner.dropped - counted_drops)
+            if not completed:
+                self._metrics.streams_cancelled.inc()
+                self._metrics.frames_abandoned.inc(max(0, runner.received - runner.processed - runner.dropped))
             log.info(
                 "stream %s: %d frames received, %d answered, %d dropped (%s)",
                 "ended" if completed else "cancelled", runner.received, runner.processed, runner.dropped,

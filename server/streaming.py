@@ -79,6 +79,12 @@ class StreamRunner(Generic[T, R]):
         self._depth = max(1, depth)
         self._interval = 1.0 / max_fps if max_fps > 0 else 0.0
         self._next_start = 0.0
+        self._reader: asyncio.Task | None = None
+
+    def stop_reading(self) -> None:
+        """Take no more frames; those already received are still answered, then the stream ends."""
+        if self._reader is not None:
+            self._reader.cancel()
 
     @property
     def dropped(self) -> int:
@@ -90,6 +96,7 @@ class StreamRunner(Generic[T, R]):
                 self.received += 1
                 await self.buffer.put(Frame(item, time.perf_counter()))
         except asyncio.CancelledError:
+            await self.buffer.close()
             raise
         except BaseException as exc:  # the client's stream broke: end ours with its error
             await self.buffer.close(exc)
@@ -105,7 +112,7 @@ class StreamRunner(Generic[T, R]):
         return await self.buffer.get()
 
     async def run(self, source: AsyncIterator[T], process: Callable[[Frame[T]], Awaitable[R]]) -> AsyncIterator[R]:
-        reader = asyncio.create_task(self._read(source))
+        reader = self._reader = asyncio.create_task(self._read(source))
         pending: collections.deque[asyncio.Task[R]] = collections.deque()
         getter: asyncio.Task[Frame[T] | None] | None = None
         finished = False

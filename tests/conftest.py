@@ -22,6 +22,7 @@ MODEL_DIR = REPO / "models"
 DEFAULT_MODEL = "deeplabv3-mobilenetv2-pascal"
 LITERT_MODELS = f"{DEFAULT_MODEL},deeplabv3-mobilenetv2-dm05-pascal"
 _LISTENING = re.compile(r"serving on [^ ]+:(\d+);")
+_METRICS = re.compile(r"metrics on (http://\S+/metrics)")
 
 
 class ServerProcess:
@@ -31,7 +32,7 @@ class ServerProcess:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", "0", "--model-dir", str(MODEL_DIR), *args],
+            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", "--model-dir", str(MODEL_DIR), *args],
             cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         self.port = 0
@@ -39,6 +40,11 @@ class ServerProcess:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus endpoint's URL (the server's start-up log names it)."""
+        return _METRICS.search(self.log()).group(1)
 
     def log(self) -> str:
         return self.log_path.read_text()

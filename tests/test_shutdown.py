@@ -54,3 +54,28 @@ def _collect(watch, statuses: list[int]) -> None:
                 watch.cancel()
     except grpc.RpcError:
         pass
+
+
+def test_sigterm_ends_open_streams_cleanly(start_server, sample_bytes):
+    server = start_server("--grace-seconds", "20")
+    frame = sample_bytes("traffic_frames/0001.bmp")
+    stop_sending = threading.Event()
+
+    def frames():
+        frame_id = 0
+        while not stop_sending.is_set():  # a live source: it never ends by itself
+            frame_id += 1
+            yield pb.SegmentRequest(image=pb.Image(encoded=frame), frame_id=frame_id)
+            time.sleep(0.02)
+
+    with grpc.insecure_channel(server.address) as channel:
+        responses = pb_grpc.SegmenterStub(channel).SegmentStream(frames(), timeout=60)
+        received = [next(responses).frame_id]
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        received += [r.frame_id for r in responses]  # ends with OK, not an error
+        stop_sending.set()
+    assert received == sorted(received) and len(received) >= 1
+    assert server.proc.wait(30) == 0
+    assert time.monotonic() - started < 10, "an open stream must not hold the shutdown for the whole grace period"
+    assert "stream ended" in server.log()

@@ -32,5 +32,9 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) $(PROTO_OUT) protos/segmentation_pb2.pyi .pytest_cache

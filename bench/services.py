@@ -1,0 +1,71 @@
+"""Start the processes under test and wait until they answer."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def process(args: list[str], ready: callable, timeout: float = 120) -> Iterator[subprocess.Popen]:
+    """Run `python -m ...args` until the block ends; `ready(log_text)` says when it is up."""
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                log.seek(0)
+                text = log.read()
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{args[0]} exited with {proc.returncode}:\n{text[-2000:]}")
+                if ready(text):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{args[0]} did not start:\n{text[-2000:]}")
+                time.sleep(0.2)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def grpc_server(*flags: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    port = free_port()
+    found = re.compile(r"serving on ")
+    with process(["server", "--port", str(port), "--metrics-port", "0", *flags], lambda t: bool(found.search(t))) as p:
+        yield p, f"127.0.0.1:{port}"
+
+
+def _http_ready(url: str):
+    def ready(_: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+    return ready
+
+
+@contextlib.contextmanager
+def http_process(args: list[str], port: int, probe: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    base = f"http://127.0.0.1:{port}"
+    with process(args, _http_ready(base + probe)) as proc:
+        yield proc, base

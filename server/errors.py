@@ -29,6 +29,10 @@ class ModelLoading(SegmentationError):
     """The model is known and still loading; trying again later will work."""
 
 
+class DeadlineExpired(SegmentationError):
+    """The caller's deadline passed while the request waited; it is dropped before inference."""
+
+
 class Overloaded(SegmentationError):
     """The server is at its concurrency limit."""
 
@@ -43,6 +47,7 @@ STATUS_CODES: dict[type[SegmentationError], grpc.StatusCode] = {
     ModelUnavailable: grpc.StatusCode.FAILED_PRECONDITION,
     ModelLoading: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from server import imaging
+from server.errors import DeadlineExpired
 from server.imaging import EncodedImage, RawPixels
 from server.models import ModelRegistry
 
@@ -68,11 +69,18 @@ class Pipeline:
         self._png_compression = png_compression
 
     def run(
-        self, model_id: str, image: EncodedImage | RawPixels, *, want_png: bool = True, received_at: float | None = None
+        self, model_id: str, image: EncodedImage | RawPixels, *, want_png: bool = True,
+        received_at: float | None = None, deadline: float | None = None,
     ) -> Segmentation:
-        """Segment `image`; `received_at` (time.perf_counter) lets the queue wait be reported."""
+        """Segment `image`.
+
+        `received_at` (time.perf_counter) lets the queue wait be reported; past
+        `deadline` (same clock) the caller has given up, so no inference is run.
+        """
         t0 = time.perf_counter()
         timings = Timings(queue_ms=(t0 - received_at) * 1000 if received_at else 0.0)
+        if deadline is not None and t0 > deadline:
+            raise DeadlineExpired(f"deadline passed after {timings.queue_ms:.0f} ms in the queue; not processed")
         model = self._registry.get(model_id)
         backend = model.backend
         decoded = imaging.decode(image, self._max_pixels, backend.input_size)

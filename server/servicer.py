@@ -89,13 +89,17 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         for runner in self._runners:
             runner.stop_reading()
 
-    async def _segment(self, request: pb.SegmentRequest, received_at: float) -> pb.SegmentResponse:
+    async def _segment(
+        self, request: pb.SegmentRequest, received_at: float, deadline: float | None = None
+    ) -> pb.SegmentResponse:
         image = image_from_proto(request.image)
         want_png = request.mask_encoding != pb.MASK_ENCODING_RAW
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
             self._executor,
-            lambda: self._pipeline.run(request.model, image, want_png=want_png, received_at=received_at),
+            lambda: self._pipeline.run(
+                request.model, image, want_png=want_png, received_at=received_at, deadline=deadline
+            ),
         )
         self._metrics.observe(result.model_id, result.timings)
         return response_from(result, request.frame_id, request.mask_encoding)
@@ -114,8 +118,10 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             self._admit(streams=False)
             self._requests += 1
             try:
+                remaining = context.time_remaining()
+                deadline = received_at + remaining if remaining is not None else None
                 with self._metrics.in_flight.labels("Segment").track_inprogress():
-                    response = await self._segment(request, received_at)
+                    response = await self._segment(request, received_at, deadline)
             finally:
                 self._requests -= 1
         except SegmentationError as exc:

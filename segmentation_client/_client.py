@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 import grpc
@@ -10,7 +11,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from segmentation_client import _convert
-from segmentation_client._config import DEFAULT_TARGET, MIB, channel_options, grpc_target
+from segmentation_client._config import (
+    DEFAULT_TARGET,
+    MIB,
+    call_metadata,
+    channel_credentials,
+    channel_options,
+    grpc_target,
+)
 from segmentation_client._convert import ImageInput
 from segmentation_client._exceptions import ModelNotFound, from_rpc_error
 from segmentation_client._results import ModelInfo, SegmentResult
@@ -24,7 +32,10 @@ class SegmentationClient:
     `target` is "host:port", several of them ("h1:p1,h2:p2" or a list, balanced
     round-robin), or any gRPC target ("dns:///svc:50051"). `timeout` is the
     deadline in seconds of every unary call; streams have `stream_timeout`
-    (None: no deadline, as a live video may run for hours).
+    (None: no deadline, as a live video may run for hours). `token` is sent as
+    `authorization: Bearer <token>`; `tls` (or any certificate argument) turns
+    on TLS, with `root_certificates` to trust a private CA and
+    `client_cert`/`client_key` for mutual TLS.
     """
 
     def __init__(
@@ -34,11 +45,16 @@ class SegmentationClient:
         timeout: float = 30.0,
         stream_timeout: float | None = None,
         max_message_bytes: int = 16 * MIB,
-        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | str | os.PathLike | None = None,
+        client_cert: bytes | str | os.PathLike | None = None,
+        client_key: bytes | str | os.PathLike | None = None,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
         options = channel_options(max_message_bytes)
         resolved = grpc_target(target)
+        credentials = channel_credentials(tls, root_certificates, client_cert, client_key)
         self._channel = (
             grpc.secure_channel(resolved, credentials, options)
             if credentials else grpc.insecure_channel(resolved, options)
@@ -47,7 +63,7 @@ class SegmentationClient:
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout
         self.stream_timeout = stream_timeout
-        self._metadata = tuple(metadata)
+        self._metadata = call_metadata(token, metadata)
         self._max_raw = max_message_bytes - _RAW_MARGIN
 
     def __enter__(self) -> SegmentationClient:

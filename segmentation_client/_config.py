@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
 
 MIB = 1024 * 1024
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -70,3 +74,26 @@ def grpc_target(target: str | Sequence[str]) -> str:
     wanted = socket.AF_INET6 if scheme == "ipv6" else socket.AF_INET
     unique = list(dict.fromkeys(addr for family, addr in resolved if family == wanted))
     return f"{scheme}:{','.join(unique)}"
+
+
+def _pem(value: bytes | str | os.PathLike | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
+def channel_credentials(
+    tls: bool, root_certificates, client_cert, client_key
+) -> grpc.ChannelCredentials | None:
+    """TLS credentials when asked for (any of the arguments set), else None for plaintext.
+
+    Certificates are PEM bytes or paths; without root_certificates the system's CAs are trusted.
+    """
+    if not (tls or root_certificates or client_cert or client_key):
+        return None
+    return grpc.ssl_channel_credentials(_pem(root_certificates), _pem(client_key), _pem(client_cert))
+
+
+def call_metadata(token: str | None, metadata: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    auth = (("authorization", f"Bearer {token}"),) if token else ()
+    return (*auth, *metadata)

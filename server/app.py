@@ -17,6 +17,7 @@ from server.config import ServerSettings
 from server.metrics import Metrics
 from server.models import ModelRegistry, State
 from server.pipeline import Pipeline
+from server.security import TokenAuthInterceptor, server_credentials
 from server.servicer import SegmenterServicer
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,16 @@ def create_service(settings: ServerSettings) -> Service:
         max_concurrent_requests=settings.max_concurrent_requests, max_streams=settings.max_streams,
     )
     limit = settings.max_message_bytes
+    token = settings.auth_token.get_secret_value() if settings.auth_token else None
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        interceptors=[TokenAuthInterceptor(token)] if token else [],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            # Clients keep idle connections alive with pings every 30 s; accept them.
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ],
     )
     pb_grpc.add_SegmenterServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -111,5 +120,13 @@ def create_service(settings: ServerSettings) -> Service:
     if settings.reflection:
         names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    if settings.tls_cert and settings.tls_key:
+        port = server.add_secure_port(
+            address, server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        )
+    elif settings.tls_cert or settings.tls_key or settings.tls_client_ca:
+        raise ValueError("TLS needs both tls_cert and tls_key")
+    else:
+        port = server.add_insecure_port(address)
     return Service(settings, server, port, health_servicer, servicer, registry, executor, metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -56,6 +56,14 @@ class ServerSettings(BaseSettings):
     """Streams open at once; more are refused with RESOURCE_EXHAUSTED."""
     png_compression: int = Field(1, ge=0, le=9)
     """zlib level of PNG masks: 1 is fast and masks compress well anyway."""
+    auth_token: SecretStr | None = None
+    """When set, every call but health needs the metadata `authorization: Bearer <token>`."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) for TLS; with tls_key, the server speaks TLS only."""
+    tls_key: Path | None = None
+    """PEM private key of tls_cert."""
+    tls_client_ca: Path | None = None
+    """PEM CA: when set, clients must present a certificate it signed (mutual TLS)."""
     metrics_port: int | None = Field(9464, ge=0, le=65535)
     """Port of the Prometheus /metrics endpoint (same address as gRPC); 0 picks a free one; unset turns it off."""
     log_level: str = "INFO"

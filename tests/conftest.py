@@ -49,8 +49,8 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
-    def wait_ready(self, timeout: float = 120.0) -> ServerProcess:
-        """Wait for the start-up log line, then for health SERVING."""
+    def wait_ready(self, timeout: float = 120.0, credentials: grpc.ChannelCredentials | None = None) -> ServerProcess:
+        """Wait for the start-up log line, then for health SERVING (over TLS when given credentials)."""
         deadline = time.monotonic() + timeout
         while not self.port:
             if self.proc.poll() is not None:
@@ -60,7 +60,8 @@ class ServerProcess:
             if match := _LISTENING.search(self.log()):
                 self.port = int(match.group(1))
             time.sleep(0.1)
-        with grpc.insecure_channel(self.address) as channel:
+        channel = grpc.secure_channel(self.address, credentials) if credentials else grpc.insecure_channel(self.address)
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             response = stub.Check(health_pb2.HealthCheckRequest(), timeout=10, wait_for_ready=True)
             assert response.status == health_pb2.HealthCheckResponse.SERVING

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PROTO_OUT := protos/segmentation_pb2.py protos/segmentation_pb2_grpc.py
 GRPC_PORT ?= 50051
 
-.PHONY: setup run test models proto bench clean
+.PHONY: setup run test models proto bench soak clean
 
 setup: $(STAMP) proto models
 
@@ -35,6 +35,10 @@ test: setup
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench $(BENCH_ARGS)
+
+soak: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PROTO_OUT) protos/segmentation_pb2.pyi .pytest_cache

@@ -1,0 +1,80 @@
+"""python -m bench.soak: unary calls and streams against one server for a while; server memory must stay flat.
+
+Prints the server's RSS at start and end (after warm-up) and every error seen; exits 1 on an error
+or when RSS grew by more than --max-growth-mib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from bench import services
+from segmentation_client import AsyncSegmentationClient, InvalidInput
+
+SAMPLES = Path("../shared/samples")
+
+
+async def unary(client: AsyncSegmentationClient, image: bytes, end: float, counts: dict, errors: list) -> None:
+    while time.monotonic() < end:
+        try:
+            await client.segment(image)
+            counts["unary"] += 1
+            try:
+                await client.segment(b"\x89PNG broken")  # provoked: must stay a clean INVALID_ARGUMENT
+            except InvalidInput:
+                counts["provoked"] += 1
+        except Exception as exc:  # noqa: BLE001 - the soak reports every unexpected failure
+            errors.append(repr(exc))
+
+
+async def streams(client: AsyncSegmentationClient, frame: bytes, end: float, counts: dict, errors: list) -> None:
+    while time.monotonic() < end:
+        try:
+            async for result in client.stream([frame] * 30, drop_policy="latest"):
+                counts["frames"] += 1
+                if result.error:
+                    errors.append(repr(result.error))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+
+async def soak(seconds: float, address: str, pid: int) -> tuple[float, float, dict, list]:
+    image = (SAMPLES / "cat_720p.jpg").read_bytes()
+    frame = (SAMPLES / "traffic_frames/0001.bmp").read_bytes()
+    counts = {"unary": 0, "provoked": 0, "frames": 0}
+    errors: list[str] = []
+    proc = psutil.Process(pid)
+    async with AsyncSegmentationClient(address, timeout=60) as client:
+        warm = time.monotonic() + min(30.0, seconds / 10)
+        await unary(client, image, warm, counts, errors)
+        start_rss = proc.memory_info().rss
+        end = time.monotonic() + seconds
+        await asyncio.gather(unary(client, image, end, counts, errors), unary(client, image, end, counts, errors),
+                             streams(client, frame, end, counts, errors))
+        end_rss = proc.memory_info().rss
+    return start_rss / 2**20, end_rss / 2**20, counts, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--max-growth-mib", type=float, default=50)
+    args = parser.parse_args()
+    with services.grpc_server("--models", "deeplabv3-mobilenetv2-pascal") as (proc, address):
+        start, end, counts, errors = asyncio.run(soak(args.seconds, address, proc.pid))
+    print(f"server RSS: {start:.0f} MiB at start, {end:.0f} MiB after {args.seconds:.0f} s ({end - start:+.0f} MiB)")
+    print(f"calls: {counts['unary']} unary, {counts['provoked']} provoked errors answered, {counts['frames']} stream frames")
+    for error in errors[:10]:
+        print(f"error: {error}")
+    if errors or end - start > args.max_growth_mib:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

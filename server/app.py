@@ -95,7 +95,10 @@ class Service:
 def create_service(settings: ServerSettings) -> Service:
     """Build the server and bind its port (port 0 picks a free one); call `start()` to serve."""
     registry = ModelRegistry(settings)
-    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
+    # With batching on, enough workers must wait on the model at once to fill a batch.
+    batching = settings.max_batch_size > 1 and settings.max_queue_delay_ms > 0
+    threads = max(settings.workers, settings.max_batch_size) if batching else settings.workers
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="segment")
     pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
     metrics = Metrics()
     servicer = SegmenterServicer(

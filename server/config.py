@@ -42,6 +42,10 @@ class ServerSettings(BaseSettings):
     """Requests processed at once, each by its own model instance."""
     threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
     """Threads each model instance uses for inference."""
+    max_batch_size: int = Field(1, ge=1)
+    """torchvision models: images run together in one batch at most (1 = no batching)."""
+    max_queue_delay_ms: float = Field(0.0, ge=0)
+    """torchvision models: how long a request may wait for others to fill a batch (0 = no batching)."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)
     """Largest message accepted or sent."""
     max_image_pixels: int = Field(40_000_000, ge=1)

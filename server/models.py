@@ -144,4 +144,8 @@ class ModelRegistry:
             spec.source, "COCO_WITH_VOC_LABELS_V1", weights_file=s.weights.get(spec.id),
             download=s.download, device=s.device, threads=s.threads,
         )
+        if s.max_batch_size > 1 and s.max_queue_delay_ms > 0:
+            from server.backends.batching import DynamicBatcher
+
+            return DynamicBatcher(backend, s.max_batch_size, s.max_queue_delay_ms / 1000), backend.labels
         return backend, backend.labels

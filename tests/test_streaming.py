@@ -68,7 +68,7 @@ def test_closing_the_stream_cancels_server_work(grpc_server, client, jpegs):
     pulled_at_close = pulled
 
     match = _stream_log_line(grpc_server, offset)
-    state, received, answered, dropped = match.group(1), *map(int, match.group(2, 3, 4))
+    state, received, answered = match.group(1), int(match.group(2)), int(match.group(3))
     print(f"pulled {pulled_at_close}, server: {match.group(0)}")
     assert state == "cancelled"
     assert answered <= len(got) + 2  # at most the frames being processed when we left

@@ -18,10 +18,13 @@ from tests.conftest import REPO, SAMPLES
 from webcam_client.__main__ import main
 from webcam_client.config import WebcamSettings
 from webcam_client.render import View
-from webcam_client.session import run_session
+from webcam_client.session import Session, run_session
 
 FPS = 30
 SECONDS = 3
+# The smaller real model (~70 ms, still 2x slower than 30 fps) gives ~3x the
+# answers of the default one in 3 s, so a p95 is not just the slowest frame.
+FAST_MODEL = "deeplabv3-mobilenetv2-dm05-pascal"
 
 
 def traffic_frames() -> list[np.ndarray]:
@@ -51,15 +54,15 @@ def count_frames(path: Path) -> int:
     return count
 
 
-def single_frame_ms(address: str, calls: int = 4) -> list[float]:
+def single_frame_ms(address: str, model: str, calls: int = 4) -> list[float]:
     """Round trips of unary Segment calls with a JPEG traffic frame, after a warm-up call."""
     ok, jpeg = cv2.imencode(".jpg", traffic_frames()[0], [cv2.IMWRITE_JPEG_QUALITY, 80])
     times = []
     with SegmentationClient(address) as client:
-        client.segment(jpeg.tobytes())
+        client.segment(jpeg.tobytes(), model)
         for _ in range(calls):
             start = time.perf_counter()
-            client.segment(jpeg.tobytes())
+            client.segment(jpeg.tobytes(), model)
             times.append((time.perf_counter() - start) * 1000)
     return times
 
@@ -68,41 +71,57 @@ def settings(address: str, video: Path, **overrides) -> WebcamSettings:
     return WebcamSettings(**{"source": str(video), "target": address, "headless": True, **overrides})
 
 
-def test_latest_stays_live_and_writes_every_frame(grpc_address, traffic_video, tmp_path):
-    # Measured around the stream, not assumed: other tests share these 2 cores,
-    # so the load the stream meets is bracketed by calls before and after it.
-    singles = single_frame_ms(grpc_address)
-    output = tmp_path / "out.mp4"
+def stream_latest(address: str, video: Path, output: Path) -> tuple[list[float], Session]:
+    """Single-frame times bracketing a headless LATEST stream of the video: the load the stream met."""
+    singles = single_frame_ms(address, FAST_MODEL)
     # One frame in flight: on 2 shared cores two concurrent inferences take about
     # twice as long each (no throughput gained), which would measure the CPU, not
     # the drop policy. The default of 2 is exercised by the CLI test below.
-    session = run_session(settings(grpc_address, traffic_video, output=output, max_in_flight=1))
-    singles += single_frame_ms(grpc_address)
-    s = session.summary
-    print(f"single frame: median {statistics.median(singles):.0f} ms, slowest {max(singles):.0f} ms",
-          *s.lines(), sep="\n")
+    session = run_session(settings(address, video, model=FAST_MODEL, output=output, max_in_flight=1))
+    return singles + single_frame_ms(address, FAST_MODEL), session
 
+
+def check_live_stream(session: Session, output: Path) -> None:
+    """What must hold whatever the load on the machine."""
+    s = session.summary
     assert session.error is None
     assert s.captured == FPS * SECONDS and s.written == s.captured
     assert count_frames(output) == s.captured  # one output frame for every captured frame
-    # 30 fps in, ~5-10 fps out: frames must be shed, or latency would grow frame by frame.
+    # 30 fps in, ~10 fps out: frames must be shed, or latency would grow frame by frame.
     assert s.sent < s.captured and s.dropped_by_server + s.skipped_by_client > 0
     assert s.processed == s.sent - s.dropped_by_server and s.errors == 0
-    # Generous: the yardstick is the slowest single call, as p95 is near the slowest of ~15 frames.
-    # Meaningful: without shedding frames latency would reach seconds within the 3 s video.
-    assert s.latency_p95_ms <= 2 * max(singles), f"p95 {s.latency_p95_ms:.0f} ms vs single frame {singles}"
-    # Whatever the load, a frame spends little time outside the model: no queue on our side.
-    outside = [e2e - server for e2e, server in zip(session.stats.latencies_ms, session.stats.server_ms)]
-    print("outside the server:", [round(x) for x in outside])
-    assert np.percentile(outside, 95) < 1000 / FPS + 100, outside
     ids = session.stats.answered_ids
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert s.classes_seen.get("car", 0) >= s.processed // 2
+    # A frame spends little time outside the model (capture to send, transport): no queue on our side.
+    outside = [e2e - srv for e2e, srv in zip(session.stats.latencies_ms, session.stats.server_ms, strict=True)]
+    assert np.percentile(outside, 95) < 1000 / FPS + 100, [round(x) for x in outside]
 
 
-def test_none_processes_every_frame_in_order(grpc_address, traffic_video):
+def test_latest_stays_live_and_writes_every_frame(grpc_address, traffic_video, tmp_path):
+    # Latency against the model's single-frame time, measured in this run, not assumed:
+    # other tests share these 2 cores. Generous: the yardstick is the slowest single
+    # call, plus one frame interval (the sent frame may have been captured up to one
+    # interval before the model was free), and a second try when the load spiked
+    # during the stream. Meaningful: without shedding frames the ~70 ms model would
+    # fall ~35 ms behind per frame, to seconds within the 3 s video.
+    for attempt in (1, 2):
+        output = tmp_path / f"out{attempt}.mp4"
+        singles, session = stream_latest(grpc_address, traffic_video, output)
+        s = session.summary
+        print(f"single frame: median {statistics.median(singles):.0f} ms, slowest {max(singles):.0f} ms",
+              *s.lines(), sep="\n")
+        check_live_stream(session, output)
+        bound = 2 * max(singles) + 1000 / FPS
+        if s.latency_p95_ms <= bound:
+            return
+    pytest.fail(f"p95 {s.latency_p95_ms:.0f} ms over {bound:.0f} ms twice; single frame {singles}")
+
+
+def test_none_processes_every_frame_in_order(grpc_server, traffic_video):
     frames = 12
-    session = run_session(settings(grpc_address, traffic_video, drop_policy="none", realtime=False,
+    offset = len(grpc_server.log())
+    session = run_session(settings(grpc_server.address, traffic_video, drop_policy="none", realtime=False,
                                    max_frames=frames))
     s = session.summary
     print(*s.lines(), sep="\n")
@@ -111,6 +130,11 @@ def test_none_processes_every_frame_in_order(grpc_address, traffic_video):
     assert s.dropped_by_server == 0 and s.skipped_by_client == 0
     assert session.stats.answered_ids == list(range(1, frames + 1))
     assert s.classes_seen.get("car") == frames
+    # The server counted the same (it logs the line as the stream ends, just before we see the end).
+    deadline = time.monotonic() + 5
+    while "stream ended" not in grpc_server.log()[offset:] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"stream ended: {frames} frames received, {frames} answered, 0 dropped (none)" in grpc_server.log()[offset:]
 
 
 class FakeWindow:
@@ -131,7 +155,7 @@ class FakeWindow:
         pass
 
 
-def test_window_keys_and_quit(grpc_address, traffic_video, tmp_path, monkeypatch):
+def test_window_keys_and_quit(grpc_address, traffic_video, tmp_path):
     # Key per shown frame; "." is no key. m cycles overlay -> mask -> original -> overlay.
     window = FakeWindow("m" + "." * 3 + "m" + "mbs++-" + "." * 5 + "q")
     cfg = settings(grpc_address, traffic_video, headless=False, screenshot_dir=tmp_path, opacity=0.5)
@@ -175,7 +199,8 @@ def test_cli_unreachable_server_is_one_line(traffic_video):
     result = run_cli("--source", str(traffic_video), "--target", target, "--headless", "--health-timeout", "2")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"webcam_client: error: cannot reach the segmentation server at {target}")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"webcam_client: error: cannot reach the segmentation server at {target}")
     assert result.stdout == ""
 
 

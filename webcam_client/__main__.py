@@ -1,57 +1,80 @@
 """python -m webcam_client: segment a camera, video file or stream live, in a window or headless.
 
-Exit codes: 0 done; 1 the source, the server, the window or the output failed
-(one line on stderr, no traceback).
+Exit codes: 0 done; 1 the source, the server, the window, the output or the
+stream failed (one line on stderr, no traceback); 2 bad flags.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
+import os
 
-from pydantic_settings import CliApp
+# gRPC's core logs failed TLS handshakes and the like straight to stderr, where
+# our one-line error already says it. It reads this when grpc is first imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from segmentation_client import SegmentationClient, ServiceError
-from webcam_client.capture import FrameSource, SourceError
-from webcam_client.config import WebcamSettings
-from webcam_client.session import Session, connect
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
-log = logging.getLogger("webcam_client")
+from pydantic_settings import CliApp  # noqa: E402
+
+from webcam_client.capture import SourceError  # noqa: E402
+from webcam_client.config import WebcamSettings  # noqa: E402
+from webcam_client.session import StartupError, run_session  # noqa: E402
+
 PROG = "webcam_client"
 
 
 def _open_window(settings: WebcamSettings):
     if settings.headless:
         return None
-    from webcam_client.window import Window  # lazy: headless runs never touch highgui
+    # Lazy: headless runs never touch highgui, which opencv-python-headless lacks.
+    from webcam_client.window import GuiUnavailable, Window
 
-    return Window(f"segmentation - {settings.source}")
+    try:
+        return Window(f"segmentation - {settings.source}")
+    except GuiUnavailable as exc:
+        raise StartupError(str(exc)) from None
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C ends the session like q does (every captured frame still written, summary printed);
+    a second one interrupts for real, should something hang."""
+
+    def first(signum, frame) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(settings: WebcamSettings) -> int:
-    """Open the window, the source and the server (in that order: cheapest failure first), then stream."""
+    """Open the window first (cheapest failure), then stream; print the summary."""
     window = _open_window(settings)
-    source = FrameSource.open(settings.source, realtime=settings.realtime)
+    stop = threading.Event()
     try:
-        with SegmentationClient(settings.target, timeout=settings.health_timeout) as client:
-            try:
-                model = connect(client, settings)
-            except ServiceError as exc:
-                raise ServiceError(f"cannot reach the segmentation server at {settings.target}: "
-                                   f"{exc.code.name}: {exc.message}", exc.code) from None
-            session = Session(settings, client, model, source, window)
-            summary = session.run()
+        with _ctrl_c_stops(stop):
+            session = run_session(settings, window, stop)
     finally:
-        source.close()
         if window is not None:
             window.close()
-    print("\n".join(summary.lines()))
+    print("\n".join(session.summary.lines()))
     if session.error is not None:
-        print(f"{PROG}: error: stream failed: {_one_line(session.error)}", file=sys.stderr)
+        error = session.error
+        print(f"{PROG}: error: stream to {settings.target} failed: {error.code.name}: {_one_line(error)}",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -59,11 +82,9 @@ def run(settings: WebcamSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     settings = CliApp.run(WebcamSettings, cli_args=argv)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from webcam_client.window import GuiUnavailable  # cheap: no window is opened by importing it
-
     try:
         return run(settings)
-    except (SourceError, ServiceError, GuiUnavailable, OSError) as exc:
+    except (StartupError, SourceError, OSError) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 

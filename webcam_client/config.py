@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,16 @@ class WebcamSettings(BaseSettings):
     """Segmentation server, HOST:PORT (or several, comma-separated)."""
     model: str = ""
     """Model id; empty means the server's default model."""
+    token: SecretStr | None = None
+    """Bearer token for a server that requires one; prefer WEBCAM_TOKEN to the flag (shell history)."""
+    tls: bool = False
+    """Connect over TLS, trusting the system's CAs (or --root-certificates)."""
+    root_certificates: Path | None = None
+    """PEM file of the CA that signed the server's certificate; implies TLS."""
+    client_cert: Path | None = None
+    """PEM client certificate for mutual TLS (with --client-key)."""
+    client_key: Path | None = None
+    """PEM private key of --client-cert."""
     jpeg_quality: int = Field(80, ge=1, le=100)
     """Quality of the JPEG each frame is sent as."""
     max_in_flight: int = Field(2, ge=1)

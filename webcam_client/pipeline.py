@@ -42,34 +42,40 @@ class FrameChannel(Generic[T]):
         self._closed = False
 
     def put(self, item: T) -> bool:
-        """Hand over an item; False when the channel is closed or the session is stopping."""
+        """Hand over an item; False (item not taken) once the channel is closed.
+
+        Once the session is stopping a full FIFO takes the item anyway instead of
+        waiting: the consumer may be gone, and the item can still be drained.
+        """
         with self._changed:
             if self._keep_all:
                 while len(self._items) >= self._capacity and not (self._closed or self._stop.is_set()):
                     self._changed.wait(_POLL_S)
             elif self._items:
                 self._items.popleft()  # counted as skipped: captured but never sent
-            if self._closed or self._stop.is_set():
+            if self._closed:
                 return False
             self._items.append(item)
             self._changed.notify_all()
             return True
 
     def get(self) -> T | None:
-        """The next item; None once the channel is closed and empty, or the session is stopping."""
+        """The next item; None once the channel is empty and closed, or empty and the session is stopping."""
         with self._changed:
             while not self._items and not (self._closed or self._stop.is_set()):
                 self._changed.wait(_POLL_S)
-            if self._stop.is_set() or not self._items:
+            if not self._items:
                 return None
             item = self._items.popleft()
             self._changed.notify_all()
             return item
 
-    def close(self) -> None:
-        """No more items; the consumer still gets those already waiting."""
+    def close(self, *, discard: bool = False) -> None:
+        """No more items; the consumer still gets those already waiting, unless `discard`."""
         with self._changed:
             self._closed = True
+            if discard:
+                self._items.clear()
             self._changed.notify_all()
 
 
@@ -167,8 +173,8 @@ def receive(results: Iterator[SegmentResult], in_flight: InFlight, stats: Stats,
     try:
         for result in results:
             captured_at = in_flight.answered(result.frame_id, result.frames_dropped)
-            latency_ms = (time.perf_counter() - captured_at) * 1000 if captured_at is not None else 0.0
-            stats.result(result.frame_id, result.ok, latency_ms, result.timings.total_ms, result.frames_dropped)
+            latency_ms = (time.perf_counter() - captured_at) * 1000 if captured_at is not None else None
+            stats.result(result, latency_ms)
             if result.ok:
                 latest.update(result)
             else:

@@ -6,7 +6,6 @@ once instead of converting every frame to RGB and back.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +13,6 @@ import cv2
 import numpy as np
 
 from segmentation_client import SegmentResult, blur_background, colorize, overlay
-
-log = logging.getLogger(__name__)
 
 MODES = ("overlay", "mask", "original")
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -49,7 +46,7 @@ class Hud:
 
     def lines(self) -> list[str]:
         return [
-            f"{self.fps:4.1f} fps  latency {self.latency_ms:.0f} ms",
+            f"{self.fps:4.1f} fps segmented, latency {self.latency_ms:.0f} ms",
             f"dropped: server {self.dropped_by_server}, client {self.skipped_by_client}",
             *self.extra,
         ]

@@ -13,11 +13,19 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from segmentation_client import ModelInfo, SegmentationClient, SegmentResult, ServiceError, Unavailable
+from segmentation_client import (
+    DeadlineExceeded,
+    ModelInfo,
+    SegmentationClient,
+    SegmentResult,
+    ServiceError,
+    Unavailable,
+)
 from webcam_client.capture import Captured, FrameSource
 from webcam_client.config import WebcamSettings
 from webcam_client.pipeline import FrameChannel, InFlight, LatestMask, Sender, receive
@@ -30,19 +38,65 @@ _OUTPUT_BUFFER = 32  # frames waiting for the video writer before capture waits 
 _NOTICE_S = 2.0  # how long a message such as "saved screenshot" stays on screen
 
 
-class ServerNotReady(ServiceError):
-    """The server answered the health check, but not with SERVING."""
+class StartupError(Exception):
+    """Something needed before streaming could not be had; the message is the whole story, in one line."""
 
 
 def connect(client: SegmentationClient, settings: WebcamSettings) -> ModelInfo:
     """Check the server is up and serving (short deadline), and fetch the model's palette and labels."""
-    status = client.health(timeout=settings.health_timeout)
+    where = settings.target
+    try:
+        status = client.health(timeout=settings.health_timeout)
+        model = client.get_model(settings.model or None, timeout=settings.health_timeout)
+    except (Unavailable, DeadlineExceeded) as exc:
+        raise StartupError(f"cannot reach the segmentation server at {where}: {exc.message}") from None
+    except ServiceError as exc:
+        raise StartupError(f"server at {where}: {exc.code.name}: {exc.message}") from None
     if status != "SERVING":
-        raise ServerNotReady(f"server at {settings.target} is {status}, not SERVING")
-    model = client.get_model(settings.model or None, timeout=settings.health_timeout)
+        raise StartupError(f"server at {where} is {status}, not SERVING")
     if not model.available:
-        raise ServerNotReady(f"model {model.id} is not available: {model.unavailable_reason}")
+        raise StartupError(f"server at {where}: model {model.id} is not available: {model.unavailable_reason}")
     return model
+
+
+def _client(settings: WebcamSettings) -> SegmentationClient:
+    try:
+        return SegmentationClient(
+            settings.target, timeout=settings.health_timeout,
+            token=settings.token.get_secret_value() if settings.token else None, tls=settings.tls,
+            root_certificates=settings.root_certificates, client_cert=settings.client_cert,
+            client_key=settings.client_key,
+        )
+    except OSError as exc:  # a certificate or key file
+        raise StartupError(f"cannot read {exc.filename}: {exc.strerror}") from None
+
+
+def run_session(settings: WebcamSettings, window: Display | None = None,
+                stop: threading.Event | None = None) -> Session:
+    """Open the source and the server, stream until done (or `stop` is set).
+
+    The returned session holds the summary and any stream error.
+    """
+    if settings.output is not None and not settings.output.absolute().parent.is_dir():
+        raise StartupError(f"cannot write {settings.output}: no such folder")
+    source = FrameSource.open(settings.source, realtime=settings.realtime)
+    try:
+        with _client(settings) as client:
+            session = Session(settings, client, connect(client, settings), source, window, stop)
+            session.run()
+    finally:
+        source.close()
+    return session
+
+
+class Display(Protocol):
+    """What the session needs of a window (webcam_client.window.Window; a fake one in tests)."""
+
+    def show(self, frame: np.ndarray, wait_ms: int = 1) -> int: ...  # the key pressed, or -1
+
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -57,13 +111,14 @@ class Session:
     """Runs until the source ends, max_frames are captured, or the viewer quits; `run` returns the summary."""
 
     def __init__(self, settings: WebcamSettings, client: SegmentationClient, model: ModelInfo,
-                 source: FrameSource, window=None) -> None:
+                 source: FrameSource, window: Display | None = None, stop: threading.Event | None = None) -> None:
         self.settings = settings
         self.error: ServiceError | None = None  # set when the stream itself failed
+        self.summary: Summary | None = None  # set when run returns
         self.stats = Stats()
         self.view = View(opacity=settings.opacity)
-        self.stop = threading.Event()
-        self._client, self._model, self._source, self._window = client, model, source, window
+        self.stop = stop or threading.Event()  # set by q, Ctrl-C, a failed stream, or the caller
+        self._client, self._source, self._window = client, source, window
         self._palette_bgr = np.ascontiguousarray(model.palette[:, ::-1])
         self._latest = LatestMask()
         self._in_flight = InFlight(settings.max_in_flight, self.stop)
@@ -96,14 +151,17 @@ class Session:
             self.stop.set()  # Ctrl-C is a quit like q: summary, no traceback
         except BaseException:
             self.stop.set()  # e.g. the output file cannot be written: stop the other threads too
+            self._video = None  # and do not flush into an output that just failed
             raise
         finally:
             self._finish(capturer, receiver)
-        return self.stats.summary()
+        self.summary = self.stats.summary()
+        return self.summary
 
     def _finish(self, capturer: threading.Thread, receiver: threading.Thread) -> None:
-        """Let the answers to frames in flight arrive (up to drain_timeout), then stop everything."""
+        """Write what was captured, let the answers to frames in flight arrive (up to drain_timeout), stop."""
         capturer.join()
+        self._flush_output()
         # After a quit this returns at the next answer: stop makes the results thread cancel the stream.
         receiver.join(self.settings.drain_timeout)
         self.stop.set()
@@ -121,12 +179,14 @@ class Session:
                 frame = self._source.read()
                 if frame is None:
                     break
-                self.stats.add("captured")
+                self.stats.frame_captured()
                 self._to_server.put(frame)
                 if self._outputs:
                     self._to_output.put(Shown(frame, self._latest.result))
         finally:
-            self._to_server.close()
+            # With "latest" a frame still waiting for room when the source ends would go
+            # out late and its mask would be drawn on no frame: skip it like the others.
+            self._to_server.close(discard=self.settings.drop_policy == "latest")
             self._to_output.close()
 
     def _receive(self) -> None:
@@ -146,17 +206,25 @@ class Session:
             self.stop.set()
 
     def _output_loop(self) -> None:
-        while True:
-            shown = self._to_output.get()
-            if shown is None:
-                return
-            canvas = compose(shown.frame.image, shown.result, self._palette_bgr, self.view, self._hud())
+        while (shown := self._to_output.get()) is not None:
+            canvas = self._draw(shown)
             if self._video:
-                self._video.write(canvas)
-                self.stats.add("written")
-            if self._window and not self._show(canvas):
+                self._write(canvas)
+            # After a quit, frames already captured still go to the file, but no longer on screen.
+            if self._window and not self.stop.is_set() and not self._show(canvas):
                 self.stop.set()
-                return
+
+    def _flush_output(self) -> None:
+        """After Ctrl-C or an error the output loop is gone: write the frames still waiting for it."""
+        while self._video and (shown := self._to_output.get()) is not None:
+            self._write(self._draw(shown))
+
+    def _draw(self, shown: Shown) -> np.ndarray:
+        return compose(shown.frame.image, shown.result, self._palette_bgr, self.view, self._hud())
+
+    def _write(self, canvas: np.ndarray) -> None:
+        self._video.write(canvas)
+        self.stats.add("written")
 
     def _hud(self) -> Hud:
         fps, latency, dropped, skipped = self.stats.live()

@@ -1,19 +1,22 @@
 """The on-screen window (OpenCV highgui). Imported only when a window is wanted.
 
 opencv-python-headless, which the service installs, has no GUI backend at all;
-the window needs opencv-python (and a display). We check before opening
+the window needs opencv-python instead (the two share the cv2 module, so not
+both), and a display. We check before opening
 anything so the user gets one clear line instead of an OpenCV stack trace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 import cv2
 import numpy as np
 
-NO_GUI_HINT = "run with --headless (and --output FILE.mp4), or install opencv-python for the window"
+NO_GUI_HINT = ("run with --headless (and --output FILE.mp4), or replace opencv-python-headless with opencv-python"
+               " for the window")
 
 
 class GuiUnavailable(Exception):
@@ -53,7 +56,5 @@ class Window:
             return True
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(cv2.error):  # already gone, e.g. closed by the user
             cv2.destroyWindow(self.title)
-        except cv2.error:
-            pass

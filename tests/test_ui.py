@@ -161,8 +161,15 @@ def test_video_is_segmented_into_a_playable_result_with_summary(app: AppTest, tm
     ok, first = capture.read()
     capture.release()
     assert frames == count and ok and first.shape == (256, 256, 3)
-    assert any("dl-video" == b.key for b in app.get("download_button"))
+    assert any(b.key == "dl-video" for b in app.get("download_button"))
     assert "car" in result.summary.class_share
+
+
+def test_unreadable_video_is_reported_plainly(app: AppTest) -> None:
+    app.file_uploader(key="video_upload").upload("clip.mp4", b"not a video at all", "video/mp4").run()
+    assert not app.exception
+    assert len(app.error) == 1 and "clip.mp4" in app.error[0].value and "cannot be read" in app.error[0].value
+    assert "run_video" not in [b.key for b in app.button]
 
 
 def _free_port() -> int:

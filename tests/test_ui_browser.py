@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES
 from tests.test_ui_logic import write_traffic_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -58,26 +58,36 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 
 @pytest.fixture
-def streamlit_url(grpc_address: str, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run streamlit_app/app.py` on a free port, pointed at the test gRPC server."""
-    port, log = _free_port(), tmp_path / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app/app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "UI_GRPC_TARGET": grpc_address},
-        )
-    try:
+def start_streamlit(tmp_path: Path) -> Iterator:
+    """Factory: start_streamlit(grpc_target) -> the URL of `streamlit run streamlit_app/app.py` on a free port."""
+    procs: list[subprocess.Popen] = []
+
+    def start(target: str) -> str:
+        port, log = _free_port(), tmp_path / f"streamlit-{len(procs)}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "streamlit_app/app.py", "--server.headless", "true",
+                 "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                 "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "UI_GRPC_TARGET": target},
+            )
+        procs.append(proc)
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
+        return f"http://127.0.0.1:{port}/"
+
+    yield start
+    for proc in procs:
         proc.terminate()
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def streamlit_url(start_streamlit, grpc_address: str) -> str:
+    return start_streamlit(grpc_address)
 
 
 @pytest.fixture
@@ -122,6 +132,16 @@ def _wait_for_result(driver, timeout: float = 120.0) -> str:
     return legend.text
 
 
+def _fit_window_to_page(driver) -> None:
+    """Resize the window to the page's content, so the screenshot holds the whole result and no blank space."""
+    bottom = driver.execute_script(
+        "return document.querySelector('[data-testid=\"stMainBlockContainer\"]').getBoundingClientRect().bottom"
+    )
+    chrome = driver.execute_script("return window.outerHeight - window.innerHeight")
+    driver.set_window_size(1500, int(bottom) + chrome + 8)
+    time.sleep(0.5)
+
+
 def test_upload_cat_in_browser_shows_cat_legend(streamlit_url: str, browser, tmp_path: Path) -> None:
     browser.get(streamlit_url)
     _upload_image(browser, SAMPLES / "cat_720p.jpg")
@@ -129,6 +149,7 @@ def test_upload_cat_in_browser_shows_cat_legend(streamlit_url: str, browser, tmp
     assert "cat" in legend.split()
     assert "Traceback" not in browser.find_element("tag name", "body").text
 
+    _fit_window_to_page(browser)
     shot = tmp_path / "screenshot.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     if os.environ.get("SAVE_SCREENSHOT") == "1":
@@ -144,8 +165,8 @@ def test_segmented_video_plays_in_browser(streamlit_url: str, browser, tmp_path:
     count = write_traffic_video(source, repeats=2)
     wait = WebDriverWait(browser, 120)
     browser.get(streamlit_url)
-    wait.until(lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "button[role='tab']") if "Video" in t.text])
-    next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if "Video" in t.text).click()
+    wait.until(lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "[role='tab']") if "Video" in t.text])
+    next(t for t in browser.find_elements(By.CSS_SELECTOR, "[role='tab']") if "Video" in t.text).click()
     inputs = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type='file']")[1:])
     inputs[0].send_keys(str(source))
     wait.until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text.endswith("Segment video")])
@@ -159,3 +180,20 @@ def test_segmented_video_plays_in_browser(streamlit_url: str, browser, tmp_path:
     assert duration > 0
     assert f"{count}" in browser.find_element(By.CSS_SELECTOR, "[data-testid='stMetricValue']").text
     browser.save_screenshot(str(tmp_path / "video.png"))
+
+
+def test_page_recovers_by_itself_when_the_server_starts(start_streamlit, start_server, browser) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = _free_port()
+    browser.get(start_streamlit(f"127.0.0.1:{port}"))
+    wait = WebDriverWait(browser, 120)
+    wait.until(lambda d: "Cannot reach the segmentation server" in d.page_source)
+    assert "Traceback" not in browser.page_source
+
+    server = start_server("--port", str(port), "--models", DEFAULT_MODEL)
+    try:
+        # Nobody clicks anything: the page polls the server's health and reloads itself.
+        wait.until(lambda d: "Connected to" in d.page_source and "Cannot reach" not in d.page_source)
+    finally:
+        server.stop()

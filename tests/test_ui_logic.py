@@ -124,13 +124,14 @@ def test_decode_rgb_refuses_what_is_not_an_image() -> None:
 def test_render_mask_view_is_the_coloured_mask() -> None:
     mask = np.array([[0, 1], [2, 3]], np.uint8)
     image = np.full((2, 2, 3), 255, np.uint8)
-    assert np.array_equal(imaging.render(image, mask, PALETTE, imaging.MASK, 0.5), colorize(mask, PALETTE))
+    mask_view = imaging.Display(imaging.MASK, 0.5, outlines=False)
+    assert np.array_equal(imaging.render(image, mask, PALETTE, mask_view), colorize(mask, PALETTE))
 
 
 def test_render_overlay_keeps_background_and_blends_classes() -> None:
     mask = np.array([[0, 1]], np.uint8)
     image = np.full((1, 2, 3), 100, np.uint8)
-    out = imaging.render(image, mask, PALETTE, imaging.OVERLAY, 0.5)
+    out = imaging.render(image, mask, PALETTE, imaging.Display(imaging.OVERLAY, 0.5, outlines=False))
     assert out[0, 0].tolist() == [100, 100, 100]
     assert out[0, 1].tolist() == [114, 50, 50]
 
@@ -195,7 +196,7 @@ def test_writer_codec_is_browser_playable(tmp_path: Path) -> None:
 def test_probe_refuses_a_file_that_is_not_a_video(tmp_path: Path) -> None:
     bogus = tmp_path / "x.mp4"
     bogus.write_bytes(b"no video here")
-    with pytest.raises(ValueError):
+    with pytest.raises(video.VideoError):
         video.probe(bogus)
 
 
@@ -227,7 +228,7 @@ def test_segment_video_stops_at_max_frames(grpc_address: str, palette, tmp_path:
     write_traffic_video(source)
     with SegmentationClient(grpc_address) as client:
         out = video.segment_video(client, source, tmp_path, model=None, palette=palette, max_frames=2,
-                                  view=imaging.MASK)
+                                  display=imaging.Display(imaging.MASK))
     assert out.summary.frames == 2 and out.summary.source_frames == 6
 
 

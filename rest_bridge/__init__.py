@@ -4,7 +4,7 @@
     app = create_app(BridgeSettings(grpc_target="127.0.0.1:50051"))
 """
 
-pass
+from rest_bridge.app import create_app
 from rest_bridge.config import BridgeSettings
 
 __all__ = ["BridgeSettings", "create_app"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -29,6 +30,16 @@ class BridgeSettings(BaseSettings):
     """gRPC server(s): HOST:PORT, several comma-separated (balanced round-robin), or any gRPC target."""
     deadline_seconds: float = Field(30.0, gt=0)
     """Deadline of each gRPC call; a call that takes longer answers 504."""
+    grpc_token: SecretStr | None = None
+    """Bearer token for a gRPC server started with an auth token; prefer BRIDGE_GRPC_TOKEN to the flag."""
+    grpc_tls: bool = False
+    """Speak TLS to the gRPC server, trusting the system's CAs (or grpc_root_certificates)."""
+    grpc_root_certificates: Path | None = None
+    """PEM CA to trust for the gRPC server's certificate; implies TLS."""
+    grpc_client_cert: Path | None = None
+    """PEM client certificate for a server that asks for mutual TLS (with grpc_client_key)."""
+    grpc_client_key: Path | None = None
+    """PEM private key of grpc_client_cert."""
     readiness_timeout_seconds: float = Field(2.0, gt=0)
     """How long /readyz waits for the gRPC health check before answering 503."""
     upload_limit_bytes: int = Field(16 * MIB, ge=1)
@@ -38,6 +49,7 @@ class BridgeSettings(BaseSettings):
     retry_after_seconds: int = Field(1, ge=0)
     """Value of the Retry-After header sent with 503 and 429."""
     log_level: str = "INFO"
+    """Logging level of the bridge and uvicorn: DEBUG, INFO, WARNING, ERROR."""
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -41,10 +41,17 @@ class MissingImage(BridgeError):
     """The request names a valid content type but carries no image."""
 
 
+class BodyTooLarge(BridgeError):
+    """The request body is over the upload limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is over the limit of {limit} bytes")
+
+
 class ErrorBody(BaseModel):
     """Every error response: one human-readable sentence, the gRPC server's own words where it gave them."""
 
-    detail: str = Field(description="What went wrong.", examples=["image could not be decoded"])
+    detail: str = Field(description="What went wrong.", examples=["unknown model 'nope'"])
 
 
 # Every error and its HTTP status. Lookup walks the exception's MRO, so subclasses
@@ -54,6 +61,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     InvalidInput: 422,
     MissingImage: 422,
     UnsupportedMediaType: 415,
+    BodyTooLarge: 413,
     ModelNotFound: 404,
     # FAILED_PRECONDITION: the model exists but cannot run (weights missing). That is a
     # lasting state of the server, not a passing outage, so 409 rather than 503.
@@ -67,21 +75,26 @@ RETRY_STATUSES = frozenset({429, 503})
 
 # Descriptions and example details for /docs, by status.
 _DOCS: dict[int, tuple[str, str]] = {
-    400: ("Malformed multipart body.", "Missing boundary in multipart."),
+    400: ("Malformed multipart body, or more than one file in it.", "Missing boundary in multipart."),
     404: ("Unknown model id.", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal"),
     409: ("The model is known but cannot run, e.g. its weights are missing (gRPC FAILED_PRECONDITION).",
           "model deeplabv3-resnet50 is unavailable: weights are missing"),
     413: ("The request body is over the configured upload limit; checked before the body is read.",
           "request body is over the limit of 16777216 bytes"),
     415: ("The body is neither multipart/form-data nor image/jpeg, image/png, image/bmp or image/webp.",
-          "unsupported content type 'text/plain'; send multipart/form-data or an image content type"),
+          ("unsupported content type 'text/plain'; send multipart/form-data with a field 'file', "
+           "or the raw image as image/jpeg, image/png, image/bmp, image/webp")),
     422: ("The image cannot be decoded, is missing or too large in pixels, or a parameter is invalid.",
-          "image could not be decoded: cannot identify image file"),
-    429: ("The gRPC server is at its concurrency limit (RESOURCE_EXHAUSTED); retry after Retry-After seconds.",
+          "not a JPEG, PNG, BMP or WebP image (starts with b'hello')"),
+    429: (("The gRPC server is at a limit (RESOURCE_EXHAUSTED): concurrent calls, or the size of a message; "
+           "retry after Retry-After seconds."),
           "server is at its limit of 64 concurrent requests"),
-    502: ("The gRPC server failed in an unexpected way.", "INTERNAL"),
-    503: ("The gRPC server is unreachable, shutting down, or the model is still loading; "
-          "retry after Retry-After seconds.", "failed to connect to all addresses"),
+    502: (("The gRPC server failed in an unexpected way (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...) "
+           "or refused the bridge's credentials."),
+          "Internal error from Core"),
+    503: (("The gRPC server is unreachable, shutting down, or the model is still loading; "
+           "retry after Retry-After seconds."),
+          "failed to connect to all addresses"),
     504: ("The gRPC call took longer than the bridge's deadline.", "Deadline Exceeded"),
 }
 
@@ -111,12 +124,8 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    detail = exc.detail
-    if exc.status_code == 413:
-        # Starlette's body limit says only "Content Too Large"; name the limit.
-        detail = f"request body is over the limit of {request.app.state.settings.upload_limit_bytes} bytes"
-    headers = {**(exc.headers or {}), **_retry_headers(request, exc.status_code)}
-    return JSONResponse({"detail": detail}, exc.status_code, headers=headers)
+    # Starlette's own refusals (404 no route, 405 with Allow, 400 malformed multipart) keep their status.
+    return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

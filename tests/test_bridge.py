@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -23,13 +24,13 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from conftest import DEFAULT_MODEL, REPO, SAMPLES
 from fastapi import FastAPI
 
-from rest_bridge import BridgeSettings, create_app
+from rest_bridge import BridgeSettings, create_app, render
 from rest_bridge.state import PaletteCache
-from segmentation_client import AsyncSegmentationClient, SegmentationClient
+from segmentation_client import AsyncSegmentationClient, SegmentationClient, SegmentResult, Timings
 from segmentation_client.visualize import colorize
+from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES
 
 DM05 = "deeplabv3-mobilenetv2-dm05-pascal"
 CAT, PERSON, CAT_ID, PERSON_ID = "cat_720p.jpg", "grace_hopper.bmp", 8, 15
@@ -119,7 +120,8 @@ def test_headers_name_model_classes_and_timings(http, name, content_type, label,
     assert float(headers["x-timings-total-ms"]) > 0
     assert (int(headers["x-image-height"]), int(headers["x-image-width"])) == shape
     stages = dict(re.match(r"\s*(\w+);dur=([\d.]+)", part).groups() for part in headers["server-timing"].split(","))
-    assert {"decode", "preprocess", "inference", "postprocess", "encode", "queue", "total", "rpc", "render"} <= set(stages)
+    expected = {"decode", "preprocess", "inference", "postprocess", "encode", "queue", "total", "rpc", "render"}
+    assert expected <= set(stages)
     assert float(stages["inference"]) > 0
 
 
@@ -147,6 +149,17 @@ def test_overlay_has_the_input_size(http, name, content_type, label, shape, imag
         mask = decode(post_raw(http, name, content_type).content)
         np.testing.assert_array_equal(overlay[mask == 0], original[mask == 0])
         assert not np.array_equal(overlay[mask != 0], original[mask != 0])
+
+
+def test_color_png_without_the_servers_png_is_drawn_the_same():
+    mask = np.random.default_rng(1).integers(0, 21, (37, 53), dtype=np.uint8)
+    palette = np.random.default_rng(2).integers(0, 256, (21, 3), dtype=np.uint8)
+    grey_png = cv2.imencode(".png", mask)[1].tobytes()
+    result = SegmentResult(model="m", mask=mask, classes=[], timings=Timings(), mask_png=grey_png)
+    for png in (render.color_png(result, palette), render.color_png(replace(result, mask_png=None), palette)):
+        np.testing.assert_array_equal(decode(png, cv2.IMREAD_COLOR)[:, :, ::-1], palette[mask])
+    rgb_png = cv2.imencode(".png", cv2.merge([mask, mask, mask]))[1].tobytes()
+    assert render.paletted_png(rgb_png, palette) is None and render.paletted_png(b"not a png", palette) is None
 
 
 def test_overlay_opacity_zero_leaves_the_image_alone(http):
@@ -178,7 +191,7 @@ def test_json_describes_classes_boxes_timings_and_mask(http, palette, name, cont
 
 @pytest.mark.parametrize(("extension", "content_type"), [(".png", "image/png"), (".webp", "image/webp")])
 def test_every_image_content_type_is_accepted(http, extension, content_type):
-    ok, encoded = cv2.imencode(extension, decode((SAMPLES / CAT).read_bytes(), cv2.IMREAD_COLOR))
+    _, encoded = cv2.imencode(extension, decode((SAMPLES / CAT).read_bytes(), cv2.IMREAD_COLOR))
     response = http.post("/v1/segment", content=encoded.tobytes(), headers={"Content-Type": content_type})
     assert response.status_code == 200, response.text
     assert "cat:" in response.headers["x-classes"]

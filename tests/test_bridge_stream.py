@@ -5,18 +5,19 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from contextlib import suppress
 from urllib.parse import urlencode
 
 import cv2
 import httpx
 import numpy as np
 import pytest
-from conftest import DEFAULT_MODEL, SAMPLES
-from test_bridge import running_bridge
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import connect
 
 from rest_bridge import BridgeSettings
+from tests.conftest import DEFAULT_MODEL, SAMPLES
+from tests.test_bridge import running_bridge
 
 CAR_ID = 7
 FRAMES = [(SAMPLES / "traffic_frames" / f"000{i}.bmp").read_bytes() for i in (1, 2, 3)]
@@ -33,23 +34,28 @@ def bridge_url(grpc_address) -> Iterator[str]:
         yield url
 
 
-def receive_until_closed(ws) -> tuple[list[dict], int]:
-    """Every message until the bridge closes the socket, and the close code."""
-    messages = []
-    try:
-        while True:
-            messages.append(json.loads(ws.recv(timeout=60)))
-    except (ConnectionClosedOK, ConnectionClosedError) as closed:
-        return messages, closed.rcvd.code
+def stream_messages(url: str, frames: list[bytes], end: str | None = "done") -> tuple[list[dict], int]:
+    """Send the frames (then `end` as a text message, if given); every message until the bridge closes, and
+    the close code."""
+    messages, code = [], None
+    # Leaving `connect` re-raises a close with an error code; the code is what the test wants.
+    with suppress(ConnectionClosedError), connect(url) as ws:
+        for frame in frames:
+            ws.send(frame)
+        if end is not None:
+            ws.send(end)
+        try:
+            while True:
+                messages.append(json.loads(ws.recv(timeout=60)))
+        except (ConnectionClosedOK, ConnectionClosedError) as closed:
+            code = closed.rcvd.code
+    return messages, code
 
 
 def test_frames_in_order_with_a_bad_one_in_the_middle(bridge_url):
     sent = [FRAMES[0], FRAMES[1], b"this is not an image", FRAMES[2]]
-    with connect(ws_url(bridge_url, drop_policy="none")) as ws:
-        for frame in sent:
-            ws.send(frame)
-        ws.send("done")  # frames still in flight are answered before the bridge closes
-        messages, code = receive_until_closed(ws)
+    # "done" goes right after the frames: those still in flight are answered before the bridge closes.
+    messages, code = stream_messages(ws_url(bridge_url, drop_policy="none"), sent)
     assert code == 1000
     assert [m["frame_id"] for m in messages] == [1, 2, 3, 4]
     bad = messages[2]
@@ -65,11 +71,7 @@ def test_frames_in_order_with_a_bad_one_in_the_middle(bridge_url):
 
 
 def test_latest_policy_answers_or_counts_every_frame(bridge_url):
-    with connect(ws_url(bridge_url)) as ws:
-        for frame in FRAMES * 2:
-            ws.send(frame)
-        ws.send("done")
-        messages, code = receive_until_closed(ws)
+    messages, code = stream_messages(ws_url(bridge_url), FRAMES * 2)
     assert code == 1000 and messages
     ids = [m["frame_id"] for m in messages]
     assert ids == sorted(ids) and ids[-1] == 6  # the newest frame is never the one dropped
@@ -96,9 +98,7 @@ def test_a_browser_that_leaves_mid_stream_does_not_hurt_the_bridge(bridge_url):
 
 
 def test_closing_without_frames_is_clean(bridge_url):
-    with connect(ws_url(bridge_url)) as ws:
-        ws.send("done")
-        messages, code = receive_until_closed(ws)
+    messages, code = stream_messages(ws_url(bridge_url), [])
     assert messages == [] and code == 1000
 
 
@@ -110,7 +110,5 @@ def test_an_invalid_drop_policy_is_refused_at_the_handshake(bridge_url):
 
 def test_a_frame_over_the_upload_limit_closes_with_1009(grpc_address):
     with running_bridge(BridgeSettings(grpc_target=grpc_address, upload_limit_bytes=1000)) as url:
-        with connect(ws_url(url)) as ws:
-            ws.send(FRAMES[0])
-            messages, code = receive_until_closed(ws)
+        messages, code = stream_messages(ws_url(url), [FRAMES[0]], end=None)
     assert messages == [] and code == 1009

@@ -1,0 +1,82 @@
+"""Assembles the FastAPI application: routes, error handlers, CORS, the body limit and the gRPC client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from rest_bridge.config import MIB, BridgeSettings
+from rest_bridge.errors import install_handlers
+from rest_bridge.limits import BodyLimitMiddleware
+from rest_bridge.routes import health, models, segment, stream
+from rest_bridge.state import Bridge, PaletteCache
+from segmentation_client import AsyncSegmentationClient
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+HTTP and WebSocket access to the gRPC semantic segmentation service (DeepLab, PASCAL VOC classes).
+
+* `POST /v1/segment` takes one image (multipart field `file`, or the raw body with an image content type)
+  and answers with a class-id PNG, a coloured PNG, an overlay or JSON.
+* Errors are JSON `{"detail": "..."}`; 429 and 503 carry `Retry-After`.
+* `WS /v1/stream?model=ID&drop_policy=latest|none` (not listed below: OpenAPI has no WebSocket operations)
+  takes encoded frames as binary messages and answers one JSON message per frame: `frame_id` (1, 2, ... in
+  the order sent), `model`, `width`, `height`, `classes`, `timings`, `frames_dropped`, `mask_png` (base64),
+  and `error` (`status`, `code`, `detail`) for a frame that failed. A text message ends the stream: frames
+  in flight are answered, then the socket closes with 1000. An error of the whole stream is one message
+  with `frame_id` null, then close 1013 (retry later) or 1011. A frame over the upload limit closes with 1009.
+"""
+# Headers a browser script may read on a cross-origin answer.
+EXPOSED_HEADERS = ["X-Model", "X-Classes", "X-Timings-Total-Ms", "X-Image-Width", "X-Image-Height",
+                   "Server-Timing", "Retry-After"]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bridge]]:
+    """Open the one gRPC client for the app's lifetime; its channel connects lazily, on the first call."""
+    settings: BridgeSettings = app.state.settings
+    token = settings.grpc_token.get_secret_value() if settings.grpc_token else None
+    client = AsyncSegmentationClient(
+        settings.grpc_target,
+        timeout=settings.deadline_seconds,
+        # Room for the largest upload the bridge accepts plus the rest of the message.
+        max_message_bytes=max(16 * MIB, settings.upload_limit_bytes + MIB),
+        token=token,
+        tls=settings.grpc_tls,
+        root_certificates=settings.grpc_root_certificates,
+        client_cert=settings.grpc_client_cert,
+        client_key=settings.grpc_client_key,
+    )
+    log.info("bridging to gRPC %s (deadline %.1f s)", settings.grpc_target, settings.deadline_seconds)
+    try:
+        yield {"bridge": Bridge(settings, client, PaletteCache(client))}
+    finally:
+        await client.close()
+
+
+def create_app(settings: BridgeSettings | None = None) -> FastAPI:
+    """The bridge as an ASGI app; nothing connects until its lifespan starts."""
+    settings = settings or BridgeSettings()
+    app = FastAPI(
+        title="Segmentation REST bridge",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.upload_limit_bytes)
+    if settings.cors_origins:
+        # Added last, so outermost: even the body limit's 413 carries the headers a browser needs to read it.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["*"], expose_headers=EXPOSED_HEADERS,
+        )
+    for module in (segment, models, stream, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,50 @@
+"""The request body limit, as ASGI middleware: 413 before a body too large is read.
+
+FastAPI's own `max_body_size` does the same counting, but answers a
+Content-Length over the limit with a text/plain body whatever the handlers
+say; every error of this bridge is JSON, so the bridge keeps its own.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rest_bridge.errors import BodyTooLarge, status_for
+
+
+class BodyLimitMiddleware:
+    """Refuses HTTP request bodies over `limit` bytes.
+
+    A Content-Length over the limit is answered at once, before the app runs or
+    a body byte is read. A body without one (chunked) is counted as the app
+    reads it, and reading raises BodyTooLarge (a 413 in the error table) as
+    soon as the count passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            error = BodyTooLarge(self.limit)
+            await JSONResponse({"detail": str(error)}, status_for(error))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, counted, send)

@@ -85,13 +85,11 @@ class StreamRequests:
         return segment_request(message, self._model, self._encoding, frame_id, self._options if first else None)
 
 
-def decode_mask(mask: pb.Mask) -> np.ndarray:
-    if mask.encoding == pb.MASK_ENCODING_RAW:
+def _raw_mask(mask: pb.Mask) -> np.ndarray | None:
+    """RAW masks become arrays now; PNG masks are left for SegmentResult to decode when asked."""
+    if mask.encoding == pb.MASK_ENCODING_RAW and mask.data:
         return np.frombuffer(mask.data, dtype=np.uint8).reshape(mask.height, mask.width)
-    decoded = cv2.imdecode(np.frombuffer(mask.data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if decoded is None:
-        return np.zeros((0, 0), np.uint8)
-    return decoded
+    return None if mask.data else np.zeros((0, 0), np.uint8)
 
 
 def result_from(response: pb.SegmentResponse) -> SegmentResult:
@@ -101,7 +99,7 @@ def result_from(response: pb.SegmentResponse) -> SegmentResult:
         error = error_for(code_from_value(response.error.code), response.error.message)
     return SegmentResult(
         model=response.model,
-        mask=decode_mask(response.mask) if response.mask.data else np.zeros((0, 0), np.uint8),
+        mask=_raw_mask(response.mask),
         classes=[ClassArea(c.class_id, c.label, c.fraction, c.pixel_count) for c in response.classes],
         timings=Timings(t.decode_ms, t.preprocess_ms, t.inference_ms, t.postprocess_ms, t.encode_ms,
                         t.total_ms, t.queue_ms),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from segmentation_client._exceptions import ServiceError
@@ -30,21 +31,41 @@ class Timings:
     queue_ms: float = 0.0
 
 
-@dataclass(frozen=True)
 class SegmentResult:
     """One segmented image: class ids at the input's resolution and what they mean.
 
-    In a stream, a frame that failed has `error` set and an empty mask.
+    `mask` is a (height, width) uint8 array of class ids. When the server sent
+    a PNG it is decoded on first use, so a caller that only forwards
+    `mask_png` never pays for the decode. In a stream, a frame that failed has
+    `error` set and an empty mask.
     """
 
-    model: str
-    mask: np.ndarray  # (height, width) uint8 class ids
-    classes: list[ClassArea]
-    timings: Timings
-    frame_id: int = 0
-    frames_dropped: int = 0
-    error: ServiceError | None = None
-    mask_png: bytes | None = field(default=None, repr=False)  # the server's PNG, when it sent one
+    def __init__(
+        self, model: str, mask: np.ndarray | None = None, classes: list[ClassArea] | None = None,
+        timings: Timings | None = None, frame_id: int = 0, frames_dropped: int = 0,
+        error: ServiceError | None = None, mask_png: bytes | None = None,
+    ) -> None:
+        self.model = model
+        self._mask = mask
+        self.classes = classes or []
+        self.timings = timings or Timings()
+        self.frame_id = frame_id
+        self.frames_dropped = frames_dropped
+        self.error = error
+        self.mask_png = mask_png
+
+    def __repr__(self) -> str:
+        return (f"SegmentResult(model={self.model!r}, frame_id={self.frame_id}, labels={self.labels}, "
+                f"error={self.error!r})")
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self._mask is None:
+            decoded = None
+            if self.mask_png:
+                decoded = cv2.imdecode(np.frombuffer(self.mask_png, np.uint8), cv2.IMREAD_UNCHANGED)
+            self._mask = decoded if decoded is not None else np.zeros((0, 0), np.uint8)
+        return self._mask
 
     @property
     def ok(self) -> bool:

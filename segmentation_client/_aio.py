@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from protos import segmentation_pb2 as pb
-from protos import segmentation_pb2_grpc as pb_grpc
 from segmentation_client import _convert
-from segmentation_client._client import _RAW_MARGIN
-from segmentation_client._config import (
-    DEFAULT_TARGET,
-    MIB,
-    call_metadata,
-    channel_credentials,
-    channel_options,
-    grpc_target,
-)
+from segmentation_client._base import ClientBase
 from segmentation_client._convert import ImageInput
 from segmentation_client._exceptions import ModelNotFound, from_rpc_error
 from segmentation_client._results import ModelInfo, SegmentResult
@@ -34,36 +24,10 @@ async def _aiter_items(frames: AsyncIterable | Iterable):
             yield item
 
 
-class AsyncSegmentationClient:
+class AsyncSegmentationClient(ClientBase):
     """An asyncio client of the segmentation service; use it with `async with`. See SegmentationClient."""
 
-    def __init__(
-        self,
-        target: str | Sequence[str] = DEFAULT_TARGET,
-        *,
-        timeout: float = 30.0,
-        stream_timeout: float | None = None,
-        max_message_bytes: int = 16 * MIB,
-        token: str | None = None,
-        tls: bool = False,
-        root_certificates: bytes | str | os.PathLike | None = None,
-        client_cert: bytes | str | os.PathLike | None = None,
-        client_key: bytes | str | os.PathLike | None = None,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        options = channel_options(max_message_bytes)
-        resolved = grpc_target(target)
-        credentials = channel_credentials(tls, root_certificates, client_cert, client_key)
-        self._channel = (
-            grpc.aio.secure_channel(resolved, credentials, options)
-            if credentials else grpc.aio.insecure_channel(resolved, options)
-        )
-        self._stub = pb_grpc.SegmenterStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
-        self.timeout = timeout
-        self.stream_timeout = stream_timeout
-        self._metadata = call_metadata(token, metadata)
-        self._max_raw = max_message_bytes - _RAW_MARGIN
+    _grpc = grpc.aio
 
     async def __aenter__(self) -> AsyncSegmentationClient:
         return self

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -156,7 +155,7 @@ def test_color_png_without_the_servers_png_is_drawn_the_same():
     palette = np.random.default_rng(2).integers(0, 256, (21, 3), dtype=np.uint8)
     grey_png = cv2.imencode(".png", mask)[1].tobytes()
     result = SegmentResult(model="m", mask=mask, classes=[], timings=Timings(), mask_png=grey_png)
-    for png in (render.color_png(result, palette), render.color_png(replace(result, mask_png=None), palette)):
+    for png in (render.color_png(result, palette), render.color_png(SegmentResult(model="m", mask=mask), palette)):
         np.testing.assert_array_equal(decode(png, cv2.IMREAD_COLOR)[:, :, ::-1], palette[mask])
     rgb_png = cv2.imencode(".png", cv2.merge([mask, mask, mask]))[1].tobytes()
     assert render.paletted_png(rgb_png, palette) is None and render.paletted_png(b"not a png", palette) is None

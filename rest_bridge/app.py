@@ -6,9 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from rest_bridge.auth import require_token
 from rest_bridge.config import MIB, BridgeSettings
 from rest_bridge.errors import install_handlers
 from rest_bridge.limits import BodyLimitMiddleware
@@ -77,6 +78,8 @@ def create_app(settings: BridgeSettings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["*"], expose_headers=EXPOSED_HEADERS,
         )
-    for module in (segment, models, stream, health):
+    for module in (segment, models):
+        app.include_router(module.router, dependencies=[Depends(require_token)])
+    for module in (stream, health):  # the stream checks its token itself; health stays open for probes
         app.include_router(module.router)
     return app

@@ -30,6 +30,8 @@ class BridgeSettings(BaseSettings):
     """gRPC server(s): HOST:PORT, several comma-separated (balanced round-robin), or any gRPC target."""
     deadline_seconds: float = Field(30.0, gt=0)
     """Deadline of each gRPC call; a call that takes longer answers 504."""
+    auth_token: SecretStr | None = None
+    """When set, callers need `Authorization: Bearer <token>` (health and readiness stay open)."""
     grpc_token: SecretStr | None = None
     """Bearer token for a gRPC server started with an auth token; prefer BRIDGE_GRPC_TOKEN to the flag."""
     grpc_tls: bool = False

@@ -48,6 +48,14 @@ class BodyTooLarge(BridgeError):
         super().__init__(f"request body is over the limit of {limit} bytes")
 
 
+class Unauthorized(BridgeError):
+    """The bridge runs with an auth token and the request did not carry it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class ErrorBody(BaseModel):
     """Every error response: one human-readable sentence, the gRPC server's own words where it gave them."""
 
@@ -62,6 +70,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     MissingImage: 422,
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
+    Unauthorized: 401,
     ModelNotFound: 404,
     # FAILED_PRECONDITION: the model exists but cannot run (weights missing). That is a
     # lasting state of the server, not a passing outage, so 409 rather than 503.
@@ -76,6 +85,8 @@ RETRY_STATUSES = frozenset({429, 503})
 # Descriptions and example details for /docs, by status.
 _DOCS: dict[int, tuple[str, str]] = {
     400: ("Malformed multipart body, or more than one file in it.", "Missing boundary in multipart."),
+    401: ("The bridge runs with an auth token: send `Authorization: Bearer <token>`.",
+          "missing or wrong bearer token in the Authorization header"),
     404: ("Unknown model id.", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal"),
     409: ("The model is known but cannot run, e.g. its weights are missing (gRPC FAILED_PRECONDITION).",
           "model deeplabv3-resnet50 is unavailable: weights are missing"),
@@ -112,6 +123,8 @@ def detail_for(exc: BaseException) -> str:
 
 
 def _retry_headers(request: Request, status: int) -> dict[str, str]:
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
     if status not in RETRY_STATUSES:
         return {}
     return {"Retry-After": str(request.app.state.settings.retry_after_seconds)}

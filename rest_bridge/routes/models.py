@@ -23,7 +23,7 @@ def model_out(info: ModelInfo) -> ModelOut:
     )
 
 
-@router.get("", summary="List the models", response_model=ModelList, responses=error_responses(502, 503, 504))
+@router.get("", summary="List the models", response_model=ModelList, responses=error_responses(401, 502, 503, 504))
 async def list_models(client: ClientDep, palettes: PalettesDep) -> ModelList:
     """Every model the gRPC server knows, available or not, with labels and palette."""
     infos = await client.list_models()
@@ -33,7 +33,7 @@ async def list_models(client: ClientDep, palettes: PalettesDep) -> ModelList:
 
 
 @router.get("/{model_id}", summary="Describe one model", response_model=ModelOut,
-            responses=error_responses(404, 422, 502, 503, 504))
+            responses=error_responses(401, 404, 422, 502, 503, 504))
 async def get_model(
     model_id: Annotated[str, Path(description="Model id, e.g. deeplabv3-mobilenetv2-pascal.")],
     client: ClientDep, palettes: PalettesDep,

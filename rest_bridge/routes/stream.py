@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from rest_bridge import render
+from rest_bridge.auth import websocket_token_ok
 from rest_bridge.deps import ClientDep, SettingsDep
 from rest_bridge.errors import RETRY_STATUSES, detail_for, status_for
 from rest_bridge.schemas import DropPolicy, FrameError, StreamFrame
@@ -27,7 +28,7 @@ from segmentation_client import SegmentResult, ServiceError
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["segmentation"])
 
-CLOSE_NORMAL, CLOSE_TOO_BIG, CLOSE_INTERNAL, CLOSE_TRY_AGAIN = 1000, 1009, 1011, 1013
+CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_INTERNAL, CLOSE_TRY_AGAIN = 1000, 1008, 1009, 1011, 1013
 
 
 class _Inbox:
@@ -80,6 +81,10 @@ async def stream(
     drop_policy: Annotated[DropPolicy, Query()] = DropPolicy.latest,
 ) -> None:
     """Segment a live sequence of frames; see the module docstring for the protocol."""
+    if not websocket_token_ok(websocket):
+        # Refused before the handshake completes: the browser sees the close code, nothing is streamed.
+        await websocket.close(code=CLOSE_POLICY, reason="missing or wrong token (Authorization or access_token)")
+        return
     await websocket.accept()
     inbox = _Inbox(websocket, settings.upload_limit_bytes)
     answered = failed = 0

@@ -40,7 +40,7 @@ class ServerSettings(BaseSettings):
     """Torch device ("cpu", "cuda", "cuda:1"); empty picks CUDA when available."""
     workers: int = Field(2, ge=1)
     """Requests processed at once, each by its own model instance."""
-    threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
     max_batch_size: int = Field(1, ge=1)
     """torchvision models: images run together in one batch at most (1 = no batching)."""

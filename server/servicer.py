@@ -145,8 +145,11 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             return
         options = first.stream_options
         policy = _DROP_POLICIES.get(options.drop_policy, DropPolicy.LATEST)
+        # NONE is about throughput: keep every worker busy. LATEST is about freshness: one frame at
+        # a time, each with all the cores, so a frame never waits behind another in the model.
+        depth = self._workers if policy is DropPolicy.NONE else 1
         runner: StreamRunner[pb.SegmentRequest, pb.SegmentResponse] = StreamRunner(
-            policy, depth=self._workers, capacity=self._workers, max_fps=max(0.0, options.max_fps)
+            policy, depth=depth, capacity=self._workers, max_fps=max(0.0, options.max_fps)
         )
 
         async def frames():

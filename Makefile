@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PROTO_OUT := protos/segmentation_pb2.py protos/segmentation_pb2_grpc.py
 GRPC_PORT ?= 50051
+REST_PORT ?= 8000
+UI_PORT ?= 8501
 
 .PHONY: setup run test models proto bench soak clean
 
@@ -27,7 +29,7 @@ models: $(STAMP)
 	@$(PY) scripts/fetch_models.py --dest models --mirror ../shared/models
 
 run: setup
-	$(PY) -m server --port $(GRPC_PORT)
+	$(PY) scripts/run_stack.py --grpc-port $(GRPC_PORT) --rest-port $(REST_PORT) --ui-port $(UI_PORT)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

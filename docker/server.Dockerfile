@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1
+# gRPC segmentation server, CPU build: `python -m server` on 0.0.0.0:50051, Prometheus metrics on 9464.
+# The int8 LiteRT DeepLab models are fetched (sha256-checked) at build time and baked in.
+#
+#   docker build -f docker/server.Dockerfile -t segmentation-server:0.1.0 .      (from the repository root)
+#   docker run --rm -p 127.0.0.1:50051:50051 segmentation-server:0.1.0
+#
+# Settings are SEGMENTATION_* environment variables (server/config.py). See docs/deploy.md.
+
+# ---- dependencies and generated protobuf code --------------------------------------------------
+FROM python:3.11-slim-trixie AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml docker/requirements.py ./
+# torch and torchvision come from the CPU wheel index (no CUDA libraries: about 1.5 GB smaller);
+# everything else from PyPI. Versions are the pins of pyproject.toml (requirements.py reads them).
+RUN python -m venv /opt/venv \
+    && python requirements.py server --only torch torchvision > torch.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu -r torch.txt \
+    && python requirements.py server > requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
+    && python -m venv /opt/protoc \
+    && python requirements.py protoc > protoc.txt \
+    && /opt/protoc/bin/pip install --no-cache-dir -r protoc.txt
+COPY protos/__init__.py protos/segmentation.proto protos/
+RUN /opt/protoc/bin/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
+        protos/segmentation.proto
+
+# ---- model files (a stage of its own, so a code change does not download them again) -------------
+FROM python:3.11-slim-trixie AS models
+WORKDIR /src
+COPY scripts/fetch_models.py scripts/
+# No mirror inside the build: the files come from upstream and must match their sha256.
+RUN python scripts/fetch_models.py --dest /models --mirror /nonexistent
+
+# ---- runtime -------------------------------------------------------------------------------------
+FROM python:3.11-slim-trixie AS runtime
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-log-init --create-home --home-dir /home/app \
+        --shell /usr/sbin/nologin app \
+    && mkdir -p /home/app/.cache/torch \
+    && chown -R app:app /home/app/.cache
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TORCH_HOME=/home/app/.cache/torch \
+    SEGMENTATION_HOST=0.0.0.0 \
+    SEGMENTATION_PORT=50051 \
+    SEGMENTATION_METRICS_PORT=9464 \
+    SEGMENTATION_MODEL_DIR=/app/models
+WORKDIR /app
+COPY --from=build /opt/venv /opt/venv
+COPY --from=models /models/ models/
+COPY --from=build /src/protos/ protos/
+COPY server/ server/
+COPY docker/healthcheck.py healthcheck.py
+USER 10001:10001
+EXPOSE 50051 9464
+# SERVING once the default model is loaded; health needs no token.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "/app/healthcheck.py", "grpc"]
+CMD ["python", "-m", "server"]

@@ -16,6 +16,7 @@ class BridgeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_",
+        env_ignore_empty=True,  # VAR= in a deployment file means "not set"
         cli_prog_name="python -m rest_bridge",
         cli_kebab_case=True,
         cli_implicit_flags=True,

@@ -92,6 +92,14 @@ class Service:
             self._metrics_httpd.server_close()
 
 
+def _connection_age_options(age_seconds: float | None) -> list[tuple[str, int]]:
+    if age_seconds is None:
+        return []
+    # A long grace: a live video stream on an old connection runs on; only new calls move.
+    return [("grpc.max_connection_age_ms", int(age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", 24 * 3600 * 1000)]
+
+
 def create_service(settings: ServerSettings) -> Service:
     """Build the server and bind its port (port 0 picks a free one); call `start()` to serve."""
     registry = ModelRegistry(settings)
@@ -115,6 +123,7 @@ def create_service(settings: ServerSettings) -> Service:
             # Clients keep idle connections alive with pings every 30 s; accept them.
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            *_connection_age_options(settings.max_connection_age_seconds),
         ],
     )
     pb_grpc.add_SegmenterServicer_to_server(servicer, server)

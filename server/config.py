@@ -16,6 +16,7 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="SEGMENTATION_",
+        env_ignore_empty=True,  # VAR= in a deployment file means "not set"
         cli_prog_name="python -m server",
         cli_kebab_case=True,
         cli_implicit_flags=True,
@@ -60,6 +61,9 @@ class ServerSettings(BaseSettings):
     """Streams open at once; more are refused with RESOURCE_EXHAUSTED."""
     png_compression: int = Field(1, ge=0, le=9)
     """zlib level of PNG masks: 1 is fast and masks compress well anyway."""
+    max_connection_age_seconds: float | None = Field(None, gt=0)
+    """Ask clients to reconnect after this long (calls in flight are not cut), so they re-resolve DNS and
+    reach replicas added since; unset: never."""
     auth_token: SecretStr | None = None
     """When set, every call but health needs the metadata `authorization: Bearer <token>`."""
     tls_cert: Path | None = None

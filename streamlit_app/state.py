@@ -17,6 +17,7 @@ import streamlit as st
 
 from segmentation_client import ModelInfo, SegmentationClient, SegmentResult
 from streamlit_app import imaging, video
+from streamlit_app.config import UISettings
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class Segmented:
 @st.cache_resource(show_spinner=False, on_release=SegmentationClient.close)
 def get_client(target: str, deadline_s: float) -> SegmentationClient:
     # One channel per target for every session: channels are thread-safe and costly to open.
-    return SegmentationClient(target, timeout=deadline_s)
+    # Credentials come from the environment, like every other setting of the UI.
+    return SegmentationClient(target, timeout=deadline_s, **UISettings().client_options())
 
 
 def forget_client(target: str, deadline_s: float) -> None:

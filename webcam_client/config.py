@@ -14,6 +14,7 @@ class WebcamSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="WEBCAM_",
+        env_ignore_empty=True,  # VAR= means "not set"
         cli_prog_name="python -m webcam_client",
         cli_kebab_case=True,
         cli_implicit_flags=True,

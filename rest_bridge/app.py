@@ -13,6 +13,7 @@ from rest_bridge.auth import require_token
 from rest_bridge.config import MIB, BridgeSettings
 from rest_bridge.errors import install_handlers
 from rest_bridge.limits import BodyLimitMiddleware
+from rest_bridge.metrics import BridgeMetrics, MetricsMiddleware
 from rest_bridge.routes import health, models, segment, stream
 from rest_bridge.state import Bridge, PaletteCache
 from segmentation_client import AsyncSegmentationClient
@@ -72,6 +73,10 @@ def create_app(settings: BridgeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.upload_limit_bytes)
+    metrics = BridgeMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outside the body limit: its 413s count too
+    # Open, like health: scrapers carry no token.
+    app.add_api_route("/metrics", metrics.endpoint, include_in_schema=False)
     if settings.cors_origins:
         # Added last, so outermost: even the body limit's 413 carries the headers a browser needs to read it.
         app.add_middleware(

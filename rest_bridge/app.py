@@ -83,8 +83,11 @@ def create_app(settings: BridgeSettings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["*"], expose_headers=EXPOSED_HEADERS,
         )
+    # The token check (and its security scheme in /openapi.json) exists only when a token is set,
+    # so the published schema says what this instance really requires.
+    auth = [Depends(require_token)] if settings.auth_token else []
     for module in (segment, models):
-        app.include_router(module.router, dependencies=[Depends(require_token)])
+        app.include_router(module.router, dependencies=auth)
     for module in (stream, health):  # the stream checks its token itself; health stays open for probes
         app.include_router(module.router)
     return app

@@ -48,6 +48,13 @@ class BodyTooLarge(BridgeError):
         super().__init__(f"request body is over the limit of {limit} bytes")
 
 
+class HeadersTooLarge(BridgeError):
+    """The request's headers are over the header limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"request headers are {size} bytes, over the limit of {limit} bytes")
+
+
 class Unauthorized(BridgeError):
     """The bridge runs with an auth token and the request did not carry it."""
 
@@ -70,6 +77,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     MissingImage: 422,
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
+    HeadersTooLarge: 431,
     Unauthorized: 401,
     ModelNotFound: 404,
     # FAILED_PRECONDITION: the model exists but cannot run (weights missing). That is a
@@ -100,6 +108,8 @@ _DOCS: dict[int, tuple[str, str]] = {
     429: (("The gRPC server is at a limit (RESOURCE_EXHAUSTED): concurrent calls, or the size of a message; "
            "retry after Retry-After seconds."),
           "server is at its limit of 64 concurrent requests"),
+    431: ("The request's headers (names and values together) are over the bridge's limit.",
+          "request headers are 70000 bytes, over the limit of 65536 bytes"),
     502: (("The gRPC server failed in an unexpected way (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...) "
            "or refused the bridge's credentials."),
           "Internal error from Core"),

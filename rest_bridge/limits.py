@@ -1,4 +1,5 @@
-"""The request body limit, as ASGI middleware: 413 before a body too large is read.
+"""The request body and header limits, as ASGI middleware: 413 before a body too large is read, 431 for
+headers too large.
 
 FastAPI's own `max_body_size` does the same counting, but answers a
 Content-Length over the limit with a text/plain body whatever the handlers
@@ -11,29 +12,40 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rest_bridge.errors import BodyTooLarge, status_for
+from rest_bridge.errors import BodyTooLarge, BridgeError, HeadersTooLarge, status_for
+
+# uvicorn's default HTTP parser (httptools) puts no limit on the size of request headers; h11
+# stops at 16 KiB. This leaves room for long tokens and cookies and refuses the absurd.
+HEADER_LIMIT = 64 * 1024
 
 
 class BodyLimitMiddleware:
-    """Refuses HTTP request bodies over `limit` bytes.
+    """Refuses HTTP request bodies over `limit` bytes, and headers over `header_limit` bytes.
 
-    A Content-Length over the limit is answered at once, before the app runs or
-    a body byte is read. A body without one (chunked) is counted as the app
-    reads it, and reading raises BodyTooLarge (a 413 in the error table) as
+    Headers over their limit (names and values together) are answered 431 at
+    once. A Content-Length over the limit is answered at once, before the app
+    runs or a body byte is read. A body without one (chunked) is counted as the
+    app reads it, and reading raises BodyTooLarge (a 413 in the error table) as
     soon as the count passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, header_limit: int = HEADER_LIMIT) -> None:
         self.app = app
         self.limit = limit
+        self.header_limit = header_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        header_size = sum(len(name) + len(value) for name, value in scope["headers"])
         length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
+        error: BridgeError | None = None
+        if header_size > self.header_limit:
+            error = HeadersTooLarge(header_size, self.header_limit)
+        elif length.isdigit() and int(length) > self.limit:
             error = BodyTooLarge(self.limit)
+        if error is not None:
             await JSONResponse({"detail": str(error)}, status_for(error))(scope, receive, send)
             return
         received = 0

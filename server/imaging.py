@@ -19,6 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from server.errors import InvalidImage
 
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
+# libpng refuses to write (or read) a PNG with a side over 1 000 000 pixels, so the mask of a
+# longer image could not be sent; such an image (1 x 1 000 001 is a few kB) is refused up front.
+MAX_SIDE = 1_000_000
 _ORIENTATION_TAG = 0x0112
 # Our own header check is the limit; Pillow's bomb check would only fire later
 # and with a less helpful message.
@@ -66,6 +69,8 @@ def decode(image: EncodedImage | RawPixels, max_pixels: int, target_size: int | 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
     if width < 1 or height < 1:
         raise InvalidImage(f"image has no pixels ({width}x{height})")
+    if max(width, height) > MAX_SIDE:
+        raise InvalidImage(f"image is {width}x{height}; a side may be at most {MAX_SIDE} pixels")
     if width * height > max_pixels:
         raise InvalidImage(
             f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} pixels"

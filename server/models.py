@@ -103,7 +103,9 @@ class ModelRegistry:
         """The READY model for an id ("" is the default); raises the domain error otherwise."""
         model = self._models.get(model_id or self.default_id)
         if model is None:
-            raise UnknownModel(f"unknown model {model_id!r}; known models: {', '.join(self._models)}")
+            # The id is the caller's text: cut it short so the status message stays small.
+            shown = model_id if len(model_id) <= 100 else model_id[:100] + "..."
+            raise UnknownModel(f"unknown model {shown!r}; known models: {', '.join(self._models)}")
         if model.state is State.LOADING:
             raise ModelLoading(f"model {model.spec.id} is still loading; try again shortly")
         if model.state is State.UNAVAILABLE:

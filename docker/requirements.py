@@ -24,10 +24,10 @@ ROLES: dict[str, tuple[str, ...]] = {
         "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
         "prometheus-client",
     ),
-    # python -m rest_bridge: FastAPI on uvicorn (WebSockets, multipart forms) and the gRPC client.
+    # python -m rest_bridge: FastAPI on uvicorn (WebSockets, multipart forms), the gRPC client, metrics.
     "bridge": (
         "fastapi", "uvicorn", "python-multipart", "websockets", "grpcio", "grpcio-health-checking", "protobuf",
-        "numpy", "opencv-python-headless", "pydantic", "pydantic-settings",
+        "numpy", "opencv-python-headless", "pydantic", "pydantic-settings", "prometheus-client",
     ),
     # streamlit run streamlit_app/app.py and the gRPC client.
     "ui": (

@@ -68,7 +68,9 @@ class Service:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._loader = asyncio.create_task(self._load_others())
-        models = ", ".join(f"{m.spec.id} ({m.state.value})" for m in self.registry.models())
+        models = ", ".join(
+            f"{m.spec.id} ({m.backend.device if m.backend else m.state.value})" for m in self.registry.models()
+        )
         log.info("serving on %s:%d; default %s on %s; models: %s", self.settings.host, self.port,
                  default.spec.id, default.backend.device, models)
 

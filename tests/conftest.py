@@ -7,13 +7,20 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rest_bridge import BridgeSettings, create_app
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -112,3 +119,35 @@ def sample_bytes():
         return (SAMPLES / name).read_bytes()
 
     return read
+
+
+@contextmanager
+def running_bridge(settings: BridgeSettings, app: FastAPI | None = None) -> Iterator[str]:
+    """Serve the bridge with uvicorn on a free loopback port in a thread; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app or create_app(settings), host="127.0.0.1", port=0,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name="bridge", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the bridge did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def bridge_url(grpc_address) -> Iterator[str]:
+    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def http(bridge_url) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=bridge_url, timeout=60) as client:
+        yield client

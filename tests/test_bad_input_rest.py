@@ -8,8 +8,6 @@ serve afterwards. On top, a property: mutated images never get a 5xx.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import cv2
 import grpc
 import httpx
@@ -23,7 +21,7 @@ from protos import segmentation_pb2_grpc as pb_grpc
 from rest_bridge import BridgeSettings
 from rest_bridge.limits import HEADER_LIMIT
 from rest_bridge.upload import IMAGE_TYPES
-from tests.conftest import DEFAULT_MODEL, SAMPLES
+from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge
 from tests.test_bad_input import (
     animated_gif,
     cat,
@@ -38,23 +36,12 @@ from tests.test_bad_input import (
     save,
     tall_png,
 )
-from tests.test_bridge import CAT, running_bridge
+from tests.test_bridge import CAT
+from tests.test_bridge_errors import assert_error
 from tests.test_fuzz import SEEDS, mutated_images
 
 SMALL_LIMIT = 4096
 NOT_AN_IMAGE = "not a JPEG, PNG, BMP or WebP"
-
-
-@pytest.fixture(scope="module")
-def bridge_url(grpc_address) -> Iterator[str]:
-    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def http(bridge_url) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=bridge_url, timeout=60) as client:
-        yield client
 
 
 def post(http: httpx.Client, data: bytes, content_type: str, multipart: bool = False, **params) -> httpx.Response:
@@ -64,13 +51,6 @@ def post(http: httpx.Client, data: bytes, content_type: str, multipart: bool = F
     return http.post("/v1/segment", params=params, content=data, headers={"Content-Type": content_type})
 
 
-def assert_error(response: httpx.Response, status: int) -> str:
-    """A JSON error of `status`, one readable sentence; returns it."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    detail = response.json()["detail"]
-    assert isinstance(detail, str) and detail and "Traceback" not in detail
-    return detail
 
 
 def assert_segmented(response: httpx.Response, size: tuple[int, int], label: str | None = None) -> None:

@@ -1,6 +1,6 @@
 """The REST bridge on real uvicorn (in a thread, on a free loopback port) against the real gRPC server.
 
-Also the home of `running_bridge`, which the other test_bridge_*.py modules import.
+`running_bridge` and the `bridge_url` / `http` fixtures live in conftest.py.
 """
 
 from __future__ import annotations
@@ -12,61 +12,24 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from rest_bridge import BridgeSettings, create_app, render
+from rest_bridge import BridgeSettings, render
 from rest_bridge.state import PaletteCache
 from segmentation_client import AsyncSegmentationClient, SegmentationClient, SegmentResult, Timings
 from segmentation_client.visualize import colorize
-from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES
+from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES, running_bridge
 
 DM05 = "deeplabv3-mobilenetv2-dm05-pascal"
 CAT, PERSON, CAT_ID, PERSON_ID = "cat_720p.jpg", "grace_hopper.bmp", 8, 15
 SAMPLE_CASES = [(CAT, "image/jpeg", "cat", (720, 1280)), (PERSON, "image/bmp", "person", (600, 512))]
 X_CLASSES = re.compile(r"^[^:,]+:[01]\.\d{3}(,[^:,]+:[01]\.\d{3})*$")
-
-
-@contextmanager
-def running_bridge(settings: BridgeSettings, app: FastAPI | None = None) -> Iterator[str]:
-    """Serve the bridge with uvicorn on a free loopback port in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app or create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="bridge", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the bridge did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
-@pytest.fixture(scope="module")
-def bridge_url(grpc_address) -> Iterator[str]:
-    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def http(bridge_url) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=bridge_url, timeout=60) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

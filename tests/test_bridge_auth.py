@@ -9,8 +9,7 @@ import pytest
 import websockets
 
 from rest_bridge.config import BridgeSettings
-from tests.conftest import SAMPLES
-from tests.test_bridge import running_bridge
+from tests.conftest import SAMPLES, running_bridge
 
 TOKEN = "bridge-test-token"
 

@@ -19,8 +19,8 @@ from websockets.sync.client import connect
 from rest_bridge import BridgeSettings, create_app
 from rest_bridge.errors import MissingImage, UnsupportedMediaType, status_for
 from segmentation_client import error_for
-from tests.conftest import DEFAULT_MODEL, SAMPLES
-from tests.test_bridge import CAT, post_file, post_raw, running_bridge
+from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge
+from tests.test_bridge import CAT, post_file, post_raw
 from tests.test_bridge_stream import stream_messages, ws_url
 from tests.test_security import certs  # noqa: F401  (a fixture: the test CA and certificates)
 

@@ -6,8 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from rest_bridge.config import BridgeSettings
-from tests.conftest import SAMPLES
-from tests.test_bridge import running_bridge
+from tests.conftest import SAMPLES, running_bridge
 
 
 def samples(http: httpx.Client) -> dict:

@@ -16,8 +16,7 @@ from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, Inv
 from websockets.sync.client import connect
 
 from rest_bridge import BridgeSettings
-from tests.conftest import DEFAULT_MODEL, SAMPLES
-from tests.test_bridge import running_bridge
+from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge
 
 CAR_ID = 7
 FRAMES = [(SAMPLES / "traffic_frames" / f"000{i}.bmp").read_bytes() for i in (1, 2, 3)]

@@ -14,9 +14,12 @@ MIB = 1024 * 1024
 DEFAULT_TARGET = "127.0.0.1:50051"
 SERVICE = "segmentation.v1.Segmenter"
 
-# Retries of UNAVAILABLE are gRPC's own (a call is retried only while no
-# response has arrived, so no result is ever duplicated); round_robin spreads
-# calls over every address the target resolves to.
+# Retries are gRPC's own: a call is retried only while no response has arrived,
+# so no result is ever duplicated, and every method is idempotent. UNAVAILABLE is
+# a server that is down or draining; CANCELLED from the server side is a call a
+# stopping server dropped before it ran (grpc/grpc#41785) - our own cancellations
+# are never retried. round_robin spreads calls over every address the target
+# resolves to.
 SERVICE_CONFIG = json.dumps({
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [{
@@ -26,7 +29,7 @@ SERVICE_CONFIG = json.dumps({
             "initialBackoff": "0.05s",
             "maxBackoff": "1s",
             "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
+            "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
         },
     }],
 })

@@ -1,4 +1,4 @@
-"""Two replicas behind the client's round-robin: SIGKILL one while clients call; every call still succeeds."""
+"""Two replicas behind the client's round-robin: kill or stop one while clients call; every call still succeeds."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import signal
 import threading
 import time
 
+import pytest
+
 from segmentation_client import SegmentationClient
 from tests.conftest import SAMPLES
 
 
-def test_calls_survive_a_replica_being_killed(start_server):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_calls_survive_a_replica_going_away(start_server, sig):
     replicas = [start_server() for _ in range(2)]
     image = (SAMPLES / "cat_720p.jpg").read_bytes()
     results: list[list[str]] = []
@@ -30,7 +33,7 @@ def test_calls_survive_a_replica_being_killed(start_server):
             t.start()
         time.sleep(2.0)
         before = len(results)
-        replicas[0].stop(signal.SIGKILL)
+        replicas[0].stop(sig)
         time.sleep(3.0)
         stop.set()
         for t in threads:

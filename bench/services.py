@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,9 @@ def free_port() -> int:
 def process(args: list[str], ready: callable, timeout: float = 120) -> Iterator[subprocess.Popen]:
     """Run `python -m ...args` until the block ends; `ready(log_text)` says when it is up."""
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own, so stopping it stops the workers it spawned too (LitServe has some).
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -39,12 +43,21 @@ def process(args: list[str], ready: callable, timeout: float = 120) -> Iterator[
                 time.sleep(0.2)
             yield proc
         finally:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
+            time.sleep(1)  # let the group's other processes exit before anything is measured next
+            _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d" " -f1)
 PROTO_OUT := protos/segmentation_pb2.py protos/segmentation_pb2_grpc.py
 GRPC_PORT ?= 50051
 REST_PORT ?= 8000
@@ -26,7 +26,7 @@ $(PROTO_OUT): protos/segmentation.proto $(STAMP)
 	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. protos/segmentation.proto
 
 models: $(STAMP)
-	@$(PY) scripts/fetch_models.py --dest models --mirror ../shared/models
+	@$(PY) scripts/fetch_models.py --repository model_repository --mirror ../shared/models
 
 run: setup
 	$(PY) scripts/run_stack.py --grpc-port $(GRPC_PORT) --rest-port $(REST_PORT) --ui-port $(UI_PORT)

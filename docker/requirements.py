@@ -18,9 +18,9 @@ from pathlib import Path
 
 # Distributions (as pyproject.toml names them) each image installs.
 ROLES: dict[str, tuple[str, ...]] = {
-    # python -m server: both backends, health, reflection, metrics.
+    # python -m server: every runtime, health, reflection, metrics.
     "server": (
-        "torch", "torchvision", "ai-edge-litert", "grpcio", "grpcio-health-checking", "grpcio-reflection",
+        "torch", "torchvision", "ai-edge-litert", "onnxruntime", "grpcio", "grpcio-health-checking", "grpcio-reflection",
         "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
         "prometheus-client",
     ),

@@ -3,7 +3,8 @@
 # torch from PyPI's default wheels, which bundle the CUDA runtime libraries; the host needs only the NVIDIA
 # driver and the NVIDIA Container Toolkit (which mounts the driver in when the container asks for a GPU).
 # The int8 LiteRT DeepLab models are fetched (sha256-checked) at build time and baked in; torchvision
-# weights download into TORCH_HOME on first use (mount a volume there) or come from SEGMENTATION_WEIGHTS.
+# weights download into TORCH_HOME on first use (mount a volume there), or mount a model repository of your
+# own with state dicts (SEGMENTATION_MODEL_REPOSITORY).
 #
 #   docker build -f docker/server-cuda.Dockerfile -t segmentation-server-cuda:0.1.0 .   (from the repository root)
 #   docker run --rm --gpus all -p 127.0.0.1:50051:50051 segmentation-server-cuda:0.1.0
@@ -32,8 +33,9 @@ RUN /opt/protoc/bin/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. 
 FROM python:3.11-slim-trixie AS models
 WORKDIR /src
 COPY scripts/fetch_models.py scripts/
+COPY model_repository/ /model_repository/
 # No mirror inside the build: the files come from upstream and must match their sha256.
-RUN python scripts/fetch_models.py --dest /models --mirror /nonexistent
+RUN python scripts/fetch_models.py --repository /model_repository --mirror /nonexistent
 
 # ---- runtime -------------------------------------------------------------------------------------
 FROM python:3.11-slim-trixie AS runtime
@@ -49,12 +51,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     SEGMENTATION_HOST=0.0.0.0 \
     SEGMENTATION_PORT=50051 \
     SEGMENTATION_METRICS_PORT=9464 \
-    SEGMENTATION_MODEL_DIR=/app/models \
+    SEGMENTATION_MODEL_REPOSITORY=/app/model_repository \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY --from=models /models/ models/
+COPY --from=models /model_repository/ model_repository/
 COPY --from=build /src/protos/ protos/
 COPY server/ server/
 COPY docker/healthcheck.py healthcheck.py

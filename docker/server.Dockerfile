@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # gRPC segmentation server, CPU build: `python -m server` on 0.0.0.0:50051, Prometheus metrics on 9464.
-# The int8 LiteRT DeepLab models are fetched (sha256-checked) at build time and baked in.
+# The model repository's files (LiteRT DeepLab and selfie models, labels) are fetched (sha256-checked) at
+# build time and baked in.
 #
 #   docker build -f docker/server.Dockerfile -t segmentation-server:0.1.0 .      (from the repository root)
 #   docker run --rm -p 127.0.0.1:50051:50051 segmentation-server:0.1.0
@@ -31,8 +32,9 @@ RUN /opt/protoc/bin/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. 
 FROM python:3.11-slim-trixie AS models
 WORKDIR /src
 COPY scripts/fetch_models.py scripts/
+COPY model_repository/ /model_repository/
 # No mirror inside the build: the files come from upstream and must match their sha256.
-RUN python scripts/fetch_models.py --dest /models --mirror /nonexistent
+RUN python scripts/fetch_models.py --repository /model_repository --mirror /nonexistent
 
 # ---- runtime -------------------------------------------------------------------------------------
 FROM python:3.11-slim-trixie AS runtime
@@ -48,10 +50,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     SEGMENTATION_HOST=0.0.0.0 \
     SEGMENTATION_PORT=50051 \
     SEGMENTATION_METRICS_PORT=9464 \
-    SEGMENTATION_MODEL_DIR=/app/models
+    SEGMENTATION_MODEL_REPOSITORY=/app/model_repository
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY --from=models /models/ models/
+COPY --from=models /model_repository/ model_repository/
 COPY --from=build /src/protos/ protos/
 COPY server/ server/
 COPY docker/healthcheck.py healthcheck.py

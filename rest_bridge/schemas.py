@@ -83,10 +83,11 @@ class SegmentJSON(BaseModel):
 
 
 class ModelOut(BaseModel):
-    """A model the gRPC server knows, available or not."""
+    """A model of the gRPC server's model repositories, available or not."""
 
     id: str
-    backend: str = Field(description='"litert" or "torchvision".')
+    runtime: str = Field(description='"litert", "onnx", "torch_export", "torchscript" or "torchvision"; '
+                         'empty when the model\'s config could not be read.')
     labels: list[str] = Field(description="Class names; the index is the class id.")
     available: bool
     unavailable_reason: str = Field(description='Why it cannot run, "loading" while it loads; empty when available.')
@@ -96,6 +97,8 @@ class ModelOut(BaseModel):
     palette: list[RGB] = Field(description="Colour of each class id, as used by format=color and overlay.")
     description: str
     is_default: bool = Field(description="Used when a request names no model.")
+    licence: str = Field(description="Licence of the weights, as the model's config says.")
+    source: str = Field(description="Where the model comes from (a project page).")
 
 
 class ModelList(BaseModel):

@@ -113,10 +113,10 @@ def result_from(response: pb.SegmentResponse) -> SegmentResult:
 def model_infos(response: pb.ListModelsResponse) -> list[ModelInfo]:
     return [
         ModelInfo(
-            id=m.id, backend=m.backend, labels=list(m.labels), available=m.available,
+            id=m.id, runtime=m.runtime, labels=list(m.labels), available=m.available,
             unavailable_reason=m.unavailable_reason, input_size=(m.input_width, m.input_height), device=m.device,
             palette=np.array([(c.r, c.g, c.b) for c in m.palette], dtype=np.uint8).reshape(-1, 3),
-            description=m.description, is_default=m.is_default,
+            description=m.description, is_default=m.is_default, licence=m.licence, source=m.source,
         )
         for m in response.models
     ]

@@ -95,7 +95,7 @@ class ModelInfo:
     """A model the server knows. `palette[i]` is the RGB colour of class i."""
 
     id: str
-    backend: str
+    runtime: str  # "litert", "onnx", "torch_export", "torchscript" or "torchvision"
     labels: list[str]
     available: bool
     unavailable_reason: str
@@ -104,3 +104,5 @@ class ModelInfo:
     palette: np.ndarray = field(repr=False)  # (n_classes, 3) uint8
     description: str = ""
     is_default: bool = False
+    licence: str = ""
+    source: str = ""  # where the model comes from

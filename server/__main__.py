@@ -1,4 +1,4 @@
-"""python -m server: run the gRPC segmentation server until SIGTERM or Ctrl-C."""
+"""python -m server: run the gRPC segmentation server until SIGTERM or Ctrl-C; SIGHUP re-reads the models."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ async def serve(settings: ServerSettings) -> int:
         log.error("%s", exc)
         await service.stop(0)
         return 1
+    reloads: set[asyncio.Task] = set()
+
+    def reload() -> None:
+        log.info("SIGHUP: re-reading the model repositories")
+        task = asyncio.create_task(service.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     log.info("shutting down; calls in flight have %.1f s to finish", settings.grace_seconds)
     await service.stop()

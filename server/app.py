@@ -45,6 +45,8 @@ class Service:
     _loader: asyncio.Task | None = None
     _metrics_httpd: object | None = None
 
+    _poller: asyncio.Task | None = None
+
     async def _load(self, model_id: str):
         loop = asyncio.get_running_loop()
         model = await loop.run_in_executor(None, self.registry.load, model_id)
@@ -56,7 +58,7 @@ class Service:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         for model in self.registry.models():
-            self.metrics.model_state.labels(model.spec.id).state(model.state.value)
+            self.metrics.model_state.labels(model.id).state(model.state.value)
         if self.settings.metrics_port is not None:
             self._metrics_httpd = self.metrics.serve(self.settings.host, self.settings.metrics_port)
             self.metrics_port = self._metrics_httpd.server_port
@@ -64,31 +66,54 @@ class Service:
         await self.server.start()
         default = await self._load(self.registry.default_id)
         if default.state is not State.READY:
-            raise DefaultModelUnavailable(f"default model {default.spec.id} is unavailable: {default.reason}")
+            raise DefaultModelUnavailable(f"default model {default.id} is unavailable: {default.reason}")
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._loader = asyncio.create_task(self._load_others())
-        models = ", ".join(
-            f"{m.spec.id} ({m.backend.device if m.backend else m.state.value})" for m in self.registry.models()
-        )
+        self._loader = asyncio.create_task(self._load_all(
+            [m.id for m in self.registry.models() if m.state is State.LOADING]))
+        if self.settings.repository_poll_seconds:
+            self._poller = asyncio.create_task(self._poll(self.settings.repository_poll_seconds))
+        models = ", ".join(f"{m.id} ({m.state.value})" for m in self.registry.models())
         log.info("serving on %s:%d; default %s on %s; models: %s", self.settings.host, self.port,
-                 default.spec.id, default.backend.device, models)
+                 default.id, default.loaded.backend.device, models)
 
-    async def _load_others(self) -> None:
-        for model in self.registry.models():
-            if model.state is State.LOADING:
-                await self._load(model.spec.id)
+    async def _load_all(self, ids: list[str]) -> None:
+        for model_id in ids:
+            await self._load(model_id)
+
+    async def reload(self) -> None:
+        """Re-read the repositories: load added and changed models, drop removed ones. Health stays SERVING."""
+        loop = asyncio.get_running_loop()
+        changes = await loop.run_in_executor(None, self.registry.rescan)
+        for model_id in changes.removed:
+            self.metrics.model_state.remove(model_id)
+        previous = self._loader
+        if previous is not None and not previous.done():
+            await previous  # one load at a time keeps the cores for the models that serve
+        self._loader = asyncio.create_task(self._load_all(changes.to_load))
+        await asyncio.shield(self._loader)
+
+    async def _poll(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.reload()
+            except Exception:  # noqa: BLE001 - a failed scan is retried at the next poll
+                log.exception("re-reading the model repositories failed")
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: health NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""
         grace = self.settings.grace_seconds if grace is None else grace
         self.servicer.drain()
         await self.health.enter_graceful_shutdown()
-        if self._loader is not None:
-            self._loader.cancel()
+        for task in (self._loader, self._poller):
+            if task is not None:
+                task.cancel()
         # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.
         await self.server.stop(grace)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        # Each model closes its backend (and batcher) once the calls still holding it are done.
+        self.registry.close()
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()
@@ -105,10 +130,7 @@ def _connection_age_options(age_seconds: float | None) -> list[tuple[str, int]]:
 def create_service(settings: ServerSettings) -> Service:
     """Build the server and bind its port (port 0 picks a free one); call `start()` to serve."""
     registry = ModelRegistry(settings)
-    # With batching on, enough workers must wait on the model at once to fill a batch.
-    batching = settings.max_batch_size > 1 and settings.max_queue_delay_ms > 0
-    threads = max(settings.workers, settings.max_batch_size) if batching else settings.workers
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="segment")
+    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
     pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
     metrics = Metrics()
     servicer = SegmenterServicer(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
 
@@ -27,26 +30,24 @@ class ServerSettings(BaseSettings):
     """Address to bind. 127.0.0.1 keeps the server local; 0.0.0.0 or [::] serves the network."""
     port: int = Field(50051, ge=0, le=65535)
     """Port to bind; 0 picks a free one (the log line names it)."""
-    model_dir: Path = Path("models")
-    """Folder holding the LiteRT model files and the PASCAL labels."""
-    models: list[str] = []
-    """Model ids to load; empty means every known model."""
+    model_repository: Annotated[list[Path], NoDecode] = [Path("model_repository")]
+    """Model repositories: folders with one sub-folder per model (its id), each holding a model.toml. Several
+    may be given (comma-separated); an id in two is served from the first."""
+    models: Annotated[list[str], NoDecode] = []
+    """Model ids to serve (comma-separated); empty means every model of the repositories."""
     default_model: str = "deeplabv3-mobilenetv2-pascal"
     """Model used when a request names none; it must load for the server to report SERVING."""
-    weights: dict[str, Path] = {}
-    """Weights files for torchvision models, e.g. deeplabv3-resnet101=/path/weights.pth."""
+    repository_poll_seconds: float | None = Field(None, gt=0)
+    """Re-read the repositories this often (models added, changed, removed); unset: only on SIGHUP."""
     download: bool = True
-    """Let torchvision models download their weights into the torch hub cache when missing."""
+    """Let torchvision models without a weights file download official weights into the torch hub cache."""
     device: str = ""
-    """Torch device ("cpu", "cuda", "cuda:1"); empty picks CUDA when available."""
+    """Device for models whose config says device = "auto" ("cpu", "cuda", "cuda:1"); empty picks CUDA when
+    available."""
     workers: int = Field(2, ge=1)
     """Requests processed at once, each by its own model instance."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
-    max_batch_size: int = Field(1, ge=1)
-    """torchvision models: images run together in one batch at most (1 = no batching)."""
-    max_queue_delay_ms: float = Field(0.0, ge=0)
-    """torchvision models: how long a request may wait for others to fill a batch (0 = no batching)."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)
     """Largest message accepted or sent."""
     max_image_pixels: int = Field(40_000_000, ge=1)
@@ -75,3 +76,14 @@ class ServerSettings(BaseSettings):
     metrics_port: int | None = Field(9464, ge=0, le=65535)
     """Port of the Prometheus /metrics endpoint (same address as gRPC); 0 picks a free one; unset turns it off."""
     log_level: str = "INFO"
+
+    @field_validator("model_repository", "models", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        # One string from a flag or an environment variable: "a,b" means two entries.
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            value = json.loads(value)  # the JSON list form, as older deployment files give it
+        items = [value] if isinstance(value, (str, Path)) else value
+        if not isinstance(items, list):
+            return value
+        return [part.strip() for item in items for part in str(item).split(",") if part.strip()]

@@ -59,11 +59,17 @@ class DecodedImage:
     height: int
 
 
-def decode(image: EncodedImage | RawPixels, max_pixels: int, target_size: int | None = None) -> DecodedImage:
-    """Turn an encoded or raw image into RGB pixels, refusing what is not usable."""
+def decode(
+    image: EncodedImage | RawPixels, max_pixels: int, target: tuple[int, int] | None = None, stretch: bool = False
+) -> DecodedImage:
+    """Turn an encoded or raw image into RGB pixels, refusing what is not usable.
+
+    `target` is the model's (height, width); a JPEG is then decoded only as large as resizing to it
+    (letterboxed, or stretched when `stretch`) needs.
+    """
     if isinstance(image, RawPixels):
         return _from_raw(image, max_pixels)
-    return _from_encoded(image.data, max_pixels, target_size)
+    return _from_encoded(image.data, max_pixels, target, stretch)
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
@@ -90,7 +96,7 @@ def _from_raw(raw: RawPixels, max_pixels: int) -> DecodedImage:
     return DecodedImage(pixels, raw.width, raw.height)
 
 
-def _from_encoded(data: bytes, max_pixels: int, target_size: int | None) -> DecodedImage:
+def _from_encoded(data: bytes, max_pixels: int, target: tuple[int, int] | None, stretch: bool) -> DecodedImage:
     if not data:
         raise InvalidImage("image is empty (0 bytes)")
     try:
@@ -105,10 +111,8 @@ def _from_encoded(data: bytes, max_pixels: int, target_size: int | None) -> Deco
     _check_size(width, height, max_pixels)
     try:
         orientation = img.getexif().get(_ORIENTATION_TAG, 1)
-        if target_size and img.format == "JPEG":
-            scale = target_size / max(width, height)
-            if scale < 1:
-                img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        if target and img.format == "JPEG":
+            _draft(img, width, height, target, stretch)
         img.load()
         if orientation != 1:
             img = ImageOps.exif_transpose(img)
@@ -118,6 +122,19 @@ def _from_encoded(data: bytes, max_pixels: int, target_size: int | None) -> Deco
     if orientation in (5, 6, 7, 8):  # these turn the picture by 90 degrees
         width, height = height, width
     return DecodedImage(rgb, width, height)
+
+
+def _draft(img: Image.Image, width: int, height: int, target: tuple[int, int], stretch: bool) -> None:
+    """Let the JPEG decoder skip the detail that resizing to `target` would throw away."""
+    if stretch:
+        need = (min(width, target[1]), min(height, target[0]))
+    else:
+        scale = min(target[1] / width, target[0] / height)
+        if scale >= 1:
+            return
+        need = (math.ceil(width * scale), math.ceil(height * scale))
+    if need != (width, height):
+        img.draft("RGB", need)
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
@@ -130,22 +147,45 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img)
 
 
-def letterbox(rgb: np.ndarray, size: int, pad_value: tuple[int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """Scale the longest side to `size`, pad the rest; return the canvas and the (height, width) of the picture in it."""
+def letterbox(
+    rgb: np.ndarray, size: int | tuple[int, int], pad_value: tuple[int, int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Scale the picture to fit `size` ((height, width), or a square's side) keeping its aspect, pad the rest
+    at the bottom and right; return the canvas and the (height, width) of the picture in it."""
+    out_h, out_w = (size, size) if isinstance(size, int) else size
     height, width = rgb.shape[:2]
-    scale = size / max(height, width)
-    new_w = min(size, max(1, round(width * scale)))
-    new_h = min(size, max(1, round(height * scale)))
+    scale = min(out_w / width, out_h / height)
+    new_w = min(out_w, max(1, round(width * scale)))
+    new_h = min(out_h, max(1, round(height * scale)))
     if (new_w, new_h) != (width, height):
         rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if (new_w, new_h) == (out_w, out_h):
+        return np.ascontiguousarray(rgb), (new_h, new_w)
     canvas = cv2.copyMakeBorder(
-        rgb, 0, size - new_h, 0, size - new_w, cv2.BORDER_CONSTANT, value=tuple(int(v) for v in pad_value)
+        rgb, 0, out_h - new_h, 0, out_w - new_w, cv2.BORDER_CONSTANT, value=tuple(int(v) for v in pad_value)
     )
     return canvas, (new_h, new_w)
 
 
-def restore_mask(model_mask: np.ndarray, valid: tuple[int, int], width: int, height: int) -> np.ndarray:
-    """Crop the padding off a model-resolution mask and scale it to the input's size."""
+def stretch(rgb: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Resize the whole picture to `size` (height, width), aspect not kept; same return as `letterbox`."""
+    if rgb.shape[:2] != size:
+        rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(rgb), size
+
+
+def restore_mask(
+    model_mask: np.ndarray, valid: tuple[int, int], width: int, height: int,
+    input_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Crop the padding off a model-resolution mask and scale it to the input's size.
+
+    `valid` is the picture's (height, width) in the model's input of `input_size` (height, width); a
+    model whose output is smaller than its input (say a quarter) has the crop scaled to match.
+    """
+    if input_size is not None and model_mask.shape[:2] != tuple(input_size):
+        valid = (max(1, round(valid[0] * model_mask.shape[0] / input_size[0])),
+                 max(1, round(valid[1] * model_mask.shape[1] / input_size[1])))
     crop = model_mask[: valid[0], : valid[1]]
     if crop.shape == (height, width):
         return np.ascontiguousarray(crop)

@@ -1,50 +1,28 @@
-"""The models the server knows, and the registry that loads them and tracks their state."""
+"""The model registry: the models of the repositories, their states, loading and reloading.
+
+A model is a folder of a repository (server/repository.py); loading one reads its config, opens
+its backend, checks the file against the config and warms it up (server/loading.py). On a reload,
+a changed model keeps serving its old version until the new one is ready; calls in flight finish
+on the version they started with, which is closed once the last of them is done.
+"""
 
 from __future__ import annotations
 
 import enum
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from server.backends import Backend
 from server.config import ServerSettings
 from server.errors import ModelLoading, ModelUnavailable, UnknownModel
-from server.palette import pascal_palette
+from server.loading import LoadedModel, load_model
+from server.model_config import ModelSpec
+from server.repository import Fingerprint, scan
 
 log = logging.getLogger(__name__)
-
-LABELS_FILE = "pascal_voc_segmentation_labels.txt"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model the server can serve: a stable id and where its weights come from."""
-
-    id: str
-    backend: str  # "litert" or "torchvision"
-    source: str  # .tflite file name, or torchvision builder name
-    description: str
-
-
-CATALOG: tuple[ModelSpec, ...] = (
-    ModelSpec("deeplabv3-mobilenetv2-pascal", "litert", "deeplabv3_mnv2_pascal_quant.tflite",
-              "DeepLabV3, MobileNetV2 backbone, int8, PASCAL VOC 2012 (21 classes)"),
-    ModelSpec("deeplabv3-mobilenetv2-dm05-pascal", "litert", "deeplabv3_mnv2_dm05_pascal_quant.tflite",
-              "DeepLabV3, MobileNetV2 depth 0.5, int8, PASCAL VOC 2012: faster, less accurate"),
-    ModelSpec("deeplabv3-resnet101", "torchvision", "deeplabv3_resnet101",
-              "torchvision DeepLabV3, ResNet-101 backbone, COCO subset with VOC labels"),
-    ModelSpec("deeplabv3-resnet50", "torchvision", "deeplabv3_resnet50",
-              "torchvision DeepLabV3, ResNet-50 backbone, COCO subset with VOC labels"),
-    ModelSpec("deeplabv3-mobilenetv3-large", "torchvision", "deeplabv3_mobilenet_v3_large",
-              "torchvision DeepLabV3, MobileNetV3-Large backbone, COCO subset with VOC labels"),
-    ModelSpec("lraspp-mobilenetv3-large", "torchvision", "lraspp_mobilenet_v3_large",
-              "torchvision LR-ASPP, MobileNetV3-Large backbone, COCO subset with VOC labels"),
-)
-SPECS = {spec.id: spec for spec in CATALOG}
 
 
 class State(enum.Enum):
@@ -55,99 +33,168 @@ class State(enum.Enum):
 
 @dataclass
 class Model:
-    """A catalogued model with its state; `backend` is set once it is READY."""
+    """One model of the repositories as the server sees it now.
 
-    spec: ModelSpec
+    `loaded` is the version that serves calls; during a reload it is the old version, READY, while
+    the folder's new contents load.
+    """
+
+    id: str
+    folder: Path
+    fingerprint: Fingerprint
     state: State = State.LOADING
     reason: str = ""
-    backend: Backend | None = None
-    labels: list[str] = field(default_factory=list)
+    spec: ModelSpec | None = None
+    loaded: LoadedModel | None = None
+    reloading: bool = False
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a rescan found; `to_load` lists the ids to load now, new and changed ones."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
     @property
-    def palette(self) -> list[tuple[int, int, int]]:
-        return pascal_palette(len(self.labels))
-
-
-def read_labels(path: Path) -> list[str]:
-    """Class names, one a line, up to the first blank line (notes may follow it)."""
-    labels = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            break
-        labels.append(line.strip())
-    return labels
+    def to_load(self) -> list[str]:
+        return [*self.added, *self.changed]
 
 
 class ModelRegistry:
-    """Loads the selected models and answers which one serves a request."""
+    """The models of the configured repositories; answers which version serves a request."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self._settings = settings
-        ids = settings.models or [spec.id for spec in CATALOG]
-        if settings.default_model not in ids:
-            ids = [settings.default_model, *ids]
-        unknown = [i for i in ids if i not in SPECS]
-        if unknown:
-            raise ValueError(f"unknown model id(s) {unknown}; known: {sorted(SPECS)}")
-        self._models = {i: Model(SPECS[i]) for i in ids}
         self._lock = threading.Lock()
+        self._models: dict[str, Model] = {}
+        found = self._scan()
+        if settings.models:
+            unknown = [i for i in settings.models if i not in found]
+            if unknown:
+                raise ValueError(f"model id(s) {unknown} are not in the repositories; found: {sorted(found)}")
+        if settings.default_model not in found:
+            raise ValueError(
+                f"default model {settings.default_model!r} is not in the repositories "
+                f"{[str(r) for r in settings.model_repository]}; found: {sorted(found)}"
+            )
+        # The default first, then the order the settings name them in, else the repositories' order.
+        order = [settings.default_model, *settings.models, *found]
+        for model_id in dict.fromkeys(order):
+            folder, fingerprint = found[model_id]
+            self._models[model_id] = Model(model_id, folder, fingerprint)
 
     @property
     def default_id(self) -> str:
         return self._settings.default_model
 
-    def models(self) -> list[Model]:
-        return list(self._models.values())
+    def _scan(self) -> dict[str, tuple[Path, Fingerprint]]:
+        result = scan(self._settings.model_repository)
+        for problem in result.problems:
+            log.warning("model repository: %s", problem)
+        wanted = set(self._settings.models) | {self._settings.default_model} if self._settings.models else None
+        return {i: v for i, v in result.models.items() if wanted is None or i in wanted}
 
-    def get(self, model_id: str) -> Model:
-        """The READY model for an id ("" is the default); raises the domain error otherwise."""
-        model = self._models.get(model_id or self.default_id)
+    def models(self) -> list[Model]:
+        with self._lock:
+            return list(self._models.values())
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
+    @contextmanager
+    def lease(self, model_id: str) -> Iterator[LoadedModel]:
+        """The version of a model ("" is the default) that serves this call; it stays open until the call ends."""
+        with self._lock:
+            loaded = self._ready(model_id or self.default_id).loaded
+            loaded.acquire()
+        try:
+            yield loaded
+        finally:
+            loaded.release()
+
+    def _ready(self, model_id: str) -> Model:
+        model = self._models.get(model_id)
         if model is None:
             # The id is the caller's text: cut it short so the status message stays small.
             shown = model_id if len(model_id) <= 100 else model_id[:100] + "..."
             raise UnknownModel(f"unknown model {shown!r}; known models: {', '.join(self._models)}")
+        if model.loaded is not None:
+            return model
         if model.state is State.LOADING:
-            raise ModelLoading(f"model {model.spec.id} is still loading; try again shortly")
-        if model.state is State.UNAVAILABLE:
-            raise ModelUnavailable(f"model {model.spec.id} is unavailable: {model.reason}")
-        return model
+            raise ModelLoading(f"model {model_id} is still loading; try again shortly")
+        raise ModelUnavailable(f"model {model_id} is unavailable: {model.reason}")
 
     def load(self, model_id: str) -> Model:
-        """Build and warm up one model (blocking); on failure mark it unavailable with the reason."""
-        model = self._models[model_id]
-        try:
-            backend, labels = self._build(model.spec)
-            # The first inference allocates and plans; do it before any caller waits on it.
-            backend.predict(np.zeros((1, backend.input_size, backend.input_size, 3), np.uint8))
-        except Exception as exc:
-            with self._lock:
-                model.state, model.reason = State.UNAVAILABLE, str(exc)
-            log.warning("model %s unavailable: %s", model_id, exc)
-            return model
+        """Load the folder's current contents (blocking); on failure mark the model unavailable with the reason."""
         with self._lock:
-            model.backend, model.labels, model.state = backend, labels, State.READY
-        log.info("model %s ready on %s (input %d)", model_id, backend.device, backend.input_size)
+            model = self._models.get(model_id)
+            if model is None:
+                raise KeyError(model_id)
+            folder, fingerprint = model.folder, model.fingerprint
+        try:
+            loaded, error = load_model(folder, self._settings), None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the model's reason
+            loaded, error = None, exc
+        with self._lock:
+            current = self._models.get(model_id)
+            if current is not model or current.fingerprint != fingerprint:
+                # Removed or changed again while loading: the newer scan's load decides.
+                if loaded is not None:
+                    loaded.retire()
+                return model
+            old = model.loaded
+            model.reloading = False
+            if loaded is None:
+                model.state, model.reason, model.loaded = State.UNAVAILABLE, str(error), None
+                model.spec = getattr(error, "spec", None)
+            else:
+                model.state, model.reason, model.loaded, model.spec = State.READY, "", loaded, loaded.spec
+        if old is not None:
+            old.retire()
+        if loaded is None:
+            log.warning("model %s unavailable: %s", model_id, error)
+        else:
+            log.info("model %s ready: %s", model_id, loaded.summary())
         return model
 
-    def _build(self, spec: ModelSpec) -> tuple[Backend, list[str]]:
-        s = self._settings
-        if spec.backend == "litert":
-            from server.backends.litert import LiteRTBackend
+    def rescan(self) -> Changes:
+        """Compare the repositories with what is loaded: note added, changed and removed models.
 
-            path = s.model_dir / spec.source
-            labels_path = s.model_dir / LABELS_FILE
-            for needed in (path, labels_path):
-                if not needed.is_file():
-                    raise FileNotFoundError(f"{needed.resolve()} not found; run `make models` to fetch it")
-            return LiteRTBackend(path, instances=s.workers, threads=s.threads), read_labels(labels_path)
-        from server.backends.torchvision_backend import TorchvisionBackend
+        Removed models leave the listing at once (their calls in flight finish); the caller loads
+        `to_load`, during which changed models keep serving their old version.
+        """
+        found = self._scan()
+        changes = Changes()
+        retired: list[LoadedModel] = []
+        with self._lock:
+            for model_id in [i for i in self._models if i not in found]:
+                removed = self._models.pop(model_id)
+                changes.removed.append(model_id)
+                if removed.loaded is not None:
+                    retired.append(removed.loaded)
+            for model_id, (folder, fingerprint) in found.items():
+                model = self._models.get(model_id)
+                if model is None:
+                    self._models[model_id] = Model(model_id, folder, fingerprint)
+                    changes.added.append(model_id)
+                elif (model.folder, model.fingerprint) != (folder, fingerprint):
+                    model.folder, model.fingerprint, model.reloading = folder, fingerprint, True
+                    if model.loaded is None:
+                        model.state, model.reason = State.LOADING, ""
+                    changes.changed.append(model_id)
+        for loaded in retired:
+            loaded.retire()
+        if changes.to_load or changes.removed:
+            log.info("model repository changed: added %s, changed %s, removed %s",
+                     changes.added or "none", changes.changed or "none", changes.removed or "none")
+        return changes
 
-        backend = TorchvisionBackend(
-            spec.source, "COCO_WITH_VOC_LABELS_V1", weights_file=s.weights.get(spec.id),
-            download=s.download, device=s.device, threads=s.threads,
-        )
-        if s.max_batch_size > 1 and s.max_queue_delay_ms > 0:
-            from server.backends.batching import DynamicBatcher
-
-            return DynamicBatcher(backend, s.max_batch_size, s.max_queue_delay_ms / 1000), backend.labels
-        return backend, backend.labels
+    def close(self) -> None:
+        """Retire every loaded model: each closes once its calls in flight are done."""
+        with self._lock:
+            loaded = [m.loaded for m in self._models.values() if m.loaded is not None]
+        for version in loaded:
+            version.retire()

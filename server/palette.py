@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import colorsys
+
 
 def pascal_palette(n: int) -> list[tuple[int, int, int]]:
     """The PASCAL VOC colour map (class 0 black, 1 dark red, ...), extended to n classes.
@@ -19,4 +21,15 @@ def pascal_palette(n: int) -> list[tuple[int, int, int]]:
             b |= ((c >> 2) & 1) << shift
             c >>= 3
         colors.append((r, g, b))
+    return colors
+
+
+def distinct_palette(n: int) -> list[tuple[int, int, int]]:
+    """Class 0 (background) black, the others bright colours whose hues are far apart."""
+    colors = [(0, 0, 0)]
+    for class_id in range(1, n):
+        # Golden-ratio steps around the hue circle keep neighbouring ids apart for any n.
+        hue = ((class_id - 1) * 0.6180339887) % 1.0
+        r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
+        colors.append((round(r * 255), round(g * 255), round(b * 255)))
     return colors

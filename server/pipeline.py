@@ -1,4 +1,4 @@
-"""decode -> letterbox -> infer -> restore mask -> encode, timed stage by stage.
+"""decode -> resize and normalise -> infer -> class ids at the input's size -> encode, timed stage by stage.
 
 Runs in a worker thread; it knows nothing of gRPC.
 """
@@ -6,6 +6,7 @@ Runs in a worker thread; it knows nothing of gRPC.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,7 @@ class Segmentation:
     png: bytes | None = None  # the mask as PNG, when asked for
 
 
-def class_areas(mask: np.ndarray, labels: list[str]) -> list[ClassArea]:
+def class_areas(mask: np.ndarray, labels: Sequence[str]) -> list[ClassArea]:
     """Every class present in the mask, largest first."""
     counts = np.bincount(mask.ravel(), minlength=len(labels))
     total = mask.size
@@ -81,16 +82,17 @@ class Pipeline:
         timings = Timings(queue_ms=(t0 - received_at) * 1000 if received_at else 0.0)
         if deadline is not None and t0 > deadline:
             raise DeadlineExpired(f"deadline passed after {timings.queue_ms:.0f} ms in the queue; not processed")
-        model = self._registry.get(model_id)
-        backend = model.backend
-        decoded = imaging.decode(image, self._max_pixels, backend.input_size)
-        t1 = time.perf_counter()
-        canvas, valid = imaging.letterbox(decoded.rgb, backend.input_size, backend.pad_value)
-        t2 = time.perf_counter()
-        model_mask = backend.predict(canvas[np.newaxis])[0]
-        t3 = time.perf_counter()
-        mask = imaging.restore_mask(model_mask, valid, decoded.width, decoded.height)
-        classes = class_areas(mask, model.labels)
+        with self._registry.lease(model_id) as model:
+            transform = model.transform
+            decoded = imaging.decode(image, self._max_pixels, transform.size, transform.stretch)
+            t1 = time.perf_counter()
+            tensor, valid = transform(decoded.rgb)
+            t2 = time.perf_counter()
+            output = model.backend.run(tensor)
+            t3 = time.perf_counter()
+            model_mask = model.class_ids(output[0])
+            mask = imaging.restore_mask(model_mask, valid, decoded.width, decoded.height, transform.size)
+            classes = class_areas(mask, model.spec.labels)
         t4 = time.perf_counter()
         png = imaging.encode_png(mask, self._png_compression) if want_png else None
         t5 = time.perf_counter()

@@ -18,7 +18,7 @@ from protos import segmentation_pb2_grpc as pb_grpc
 from server.errors import InvalidImage, Overloaded, SegmentationError, ShuttingDown, status_code
 from server.imaging import EncodedImage, RawPixels
 from server.metrics import Metrics
-from server.models import ModelRegistry, State
+from server.models import Model, ModelRegistry, State
 from server.pipeline import Pipeline, Segmentation
 from server.streaming import DropPolicy, Frame, StreamRunner
 
@@ -195,16 +195,26 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             )
 
     async def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
-        infos = []
-        for model in self._registry.models():
-            backend = model.backend
-            reason = {State.LOADING: "loading", State.UNAVAILABLE: model.reason}.get(model.state, "")
-            infos.append(pb.ModelInfo(
-                id=model.spec.id, backend=model.spec.backend, labels=model.labels,
-                available=model.state is State.READY, unavailable_reason=reason,
-                input_width=backend.input_size if backend else 0, input_height=backend.input_size if backend else 0,
-                device=backend.device if backend else "", description=model.spec.description,
-                palette=[pb.Color(r=r, g=g, b=b) for r, g, b in model.palette],
-                is_default=model.spec.id == self._registry.default_id,
-            ))
-        return pb.ListModelsResponse(models=infos, default_model=self._registry.default_id)
+        return pb.ListModelsResponse(
+            models=[_model_info(m, m.id == self._registry.default_id) for m in self._registry.models()],
+            default_model=self._registry.default_id,
+        )
+
+
+def _model_info(model: Model, is_default: bool) -> pb.ModelInfo:
+    """What a client may know of a model; a model whose config is unreadable shows its id and reason only."""
+    info = pb.ModelInfo(
+        id=model.id, available=model.loaded is not None, is_default=is_default,
+        unavailable_reason={State.LOADING: "loading", State.UNAVAILABLE: model.reason}.get(model.state, ""),
+    )
+    spec = model.loaded.spec if model.loaded is not None else model.spec
+    if spec is not None:
+        config = spec.config
+        info.runtime, info.description = config.runtime, config.description
+        info.licence, info.source = config.licence, config.source
+        info.input_width, info.input_height = config.input.width, config.input.height
+        info.labels.extend(spec.labels)
+        info.palette.extend(pb.Color(r=r, g=g, b=b) for r, g, b in spec.palette)
+    if model.loaded is not None:
+        info.device = model.loaded.backend.device
+    return info

@@ -25,7 +25,7 @@ from rest_bridge import BridgeSettings, create_app
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SAMPLES = SHARED / "samples"
-MODEL_DIR = REPO / "models"
+MODEL_REPOSITORY = REPO / "model_repository"
 DEFAULT_MODEL = "deeplabv3-mobilenetv2-pascal"
 LITERT_MODELS = f"{DEFAULT_MODEL},deeplabv3-mobilenetv2-dm05-pascal"
 _LISTENING = re.compile(r"serving on [^ ]+:(\d+);")
@@ -39,7 +39,7 @@ class ServerProcess:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", "--model-dir", str(MODEL_DIR), *args],
+            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", "--model-repository", str(MODEL_REPOSITORY), *args],
             cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         self.port = 0

@@ -122,11 +122,12 @@ def parse_settings(env: dict[str, str], monkeypatch, where: str) -> dict[str, ob
             built[prefix] = cls()
         except Exception as exc:  # noqa: BLE001 - report which file held the bad value
             pytest.fail(f"{where}: {cls.__name__} rejects its environment: {exc}")
-    from server.models import SPECS
+    from server.repository import scan
 
     server = built["SEGMENTATION_"]
-    assert set(server.models) <= set(SPECS), f"{where}: unknown model ids in {server.models}"
-    assert server.default_model in SPECS
+    known = scan([REPO / "model_repository"]).models
+    assert set(server.models) <= set(known), f"{where}: unknown model ids in {server.models}"
+    assert server.default_model in known
     return built
 
 
@@ -453,12 +454,12 @@ def test_server_images_bake_the_models_in(path):
     dockerfile = Dockerfile.parse(path)
     fetch = [run for run in dockerfile.all("RUN") if "scripts/fetch_models.py" in run.args]
     assert len(fetch) == 1
-    dest = re.search(r"--dest (\S+)", fetch[0].args).group(1)
+    dest = re.search(r"--repository (\S+)", fetch[0].args).group(1)
     stage = dockerfile.stages[fetch[0].stage]
     copied = [(s, d) for s, d, src, i in dockerfile.copies() if src == stage and i == len(dockerfile.stages) - 1]
     assert copied and copied[0][0][0].rstrip("/") == dest
-    model_dir = dockerfile.env()["SEGMENTATION_MODEL_DIR"]
-    assert model_dir == "/app/" + copied[0][1].rstrip("/")
+    repository = dockerfile.env()["SEGMENTATION_MODEL_REPOSITORY"]
+    assert repository == "/app/" + copied[0][1].rstrip("/")
 
 
 def test_torch_flavour(dockerfile):

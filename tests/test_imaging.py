@@ -95,7 +95,7 @@ def test_cmyk_jpeg_and_webp_decode():
 
 def test_large_jpeg_is_decoded_reduced_but_reports_full_size():
     data = encode(Image.fromarray(gradient(2048, 1024)), "JPEG")
-    decoded = imaging.decode(EncodedImage(data), 10**7, target_size=513)
+    decoded = imaging.decode(EncodedImage(data), 10**7, target=(513, 513))
     assert (decoded.width, decoded.height) == (2048, 1024)
     assert 513 <= decoded.rgb.shape[1] < 2048
 

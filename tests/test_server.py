@@ -53,7 +53,7 @@ def test_list_models(stub):
     models = {m.id: m for m in response.models}
     assert set(models) == {DEFAULT_MODEL, "deeplabv3-mobilenetv2-dm05-pascal"}
     default = models[DEFAULT_MODEL]
-    assert default.available and default.is_default and default.backend == "litert" and default.device == "cpu"
+    assert default.available and default.is_default and default.runtime == "litert" and default.device == "cpu"
     assert (default.input_width, default.input_height) == (513, 513)
     assert default.labels[0] == "background" and default.labels[CAT] == "cat" and len(default.labels) == 21
     assert len(default.palette) == 21 and (default.palette[1].r, default.palette[1].g) == (128, 0)

@@ -51,7 +51,7 @@ def stub(torch_server):
 def test_torchvision_model_is_listed_with_its_own_labels(stub):
     models = {m.id: m for m in stub.ListModels(pb.ListModelsRequest(), timeout=5).models}
     info = models[LRASPP]
-    assert info.available and info.backend == "torchvision" and info.device == "cpu"
+    assert info.available and info.runtime == "torchvision" and info.device == "cpu"
     expected = get_model_weights("lraspp_mobilenet_v3_large")["COCO_WITH_VOC_LABELS_V1"].meta["categories"]
     assert list(info.labels) == expected
     assert (info.input_width, info.input_height) == (520, 520)

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from segmentation_client import SegmentationClient
-from tests.conftest import DEFAULT_MODEL, MODEL_DIR, SAMPLES
+from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, SAMPLES
 from tests.test_ui_logic import write_traffic_video
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
@@ -113,11 +113,14 @@ def test_unreadable_upload_is_reported_plainly(app: AppTest) -> None:
 
 @pytest.fixture(scope="module")
 def server_with_missing_model(start_server, tmp_path_factory):
-    """A server whose model folder lacks the second model's file, so that model is listed as unavailable."""
-    model_dir = tmp_path_factory.mktemp("models")
-    for name in ("deeplabv3_mnv2_pascal_quant.tflite", "pascal_voc_segmentation_labels.txt"):
-        (model_dir / name).symlink_to(MODEL_DIR / name)
-    server = start_server("--models", f"{DEFAULT_MODEL},{SECOND_MODEL}", "--model-dir", str(model_dir))
+    """A server whose second model's folder lacks its weights file, so that model is listed as unavailable."""
+    repository = tmp_path_factory.mktemp("repository")
+    for model_id in (DEFAULT_MODEL, SECOND_MODEL):
+        (repository / model_id).mkdir()
+        for source in (MODEL_REPOSITORY / model_id).iterdir():
+            if model_id == DEFAULT_MODEL or source.suffix != ".tflite":
+                (repository / model_id / source.name).symlink_to(source)
+    server = start_server("--models", f"{DEFAULT_MODEL},{SECOND_MODEL}", "--model-repository", str(repository))
     with SegmentationClient(server.address) as client:
         # The second model is marked unavailable once its load has failed; until then it is "loading".
         for _ in range(200):

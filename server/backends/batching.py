@@ -1,4 +1,4 @@
-"""Dynamic batching: concurrent single-image predictions run as one batch on the model."""
+"""Dynamic batching: concurrent single-image runs go to the model as one batch."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from server.backends import Backend
 
 
 class DynamicBatcher:
-    """Wraps a backend. Each `predict` call waits at most `max_delay_s` for others to join it,
+    """Wraps a backend. Each `run` call waits at most `max_delay_s` for others to join it,
     then all of them (up to `max_batch` images) run as one batch.
 
     Worth it where one batch of N costs less than N single runs, as on a GPU. The callers must be
@@ -23,9 +23,8 @@ class DynamicBatcher:
 
     def __init__(self, backend: Backend, max_batch: int, max_delay_s: float) -> None:
         self._backend = backend
-        self.input_size = backend.input_size
-        self.pad_value = backend.pad_value
         self.device = backend.device
+        self.input_info = backend.input_info
         self._max_batch = max_batch
         self._max_delay = max_delay_s
         self._queue: queue.SimpleQueue[tuple[np.ndarray, Future] | None] = queue.SimpleQueue()
@@ -33,13 +32,16 @@ class DynamicBatcher:
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray) -> np.ndarray:
         future: Future[np.ndarray] = Future()
         self._queue.put((batch, future))
         return future.result()
 
     def close(self) -> None:
+        """Finish the batches queued so far, stop the thread, then close the wrapped backend."""
         self._queue.put(None)
+        self._thread.join()
+        self._backend.close()
 
     def _collect(self, first: tuple[np.ndarray, Future]) -> list[tuple[np.ndarray, Future]]:
         items, size = [first], len(first[0])
@@ -63,7 +65,7 @@ class DynamicBatcher:
         while (first := self._queue.get()) is not None:
             items = self._collect(first)
             try:
-                output = self._backend.predict(np.concatenate([batch for batch, _ in items]))
+                output = self._backend.run(np.concatenate([batch for batch, _ in items]))
             except Exception as exc:  # every caller of this batch gets the error
                 for _, future in items:
                     future.set_exception(exc)

@@ -151,3 +151,15 @@ def bridge_url(grpc_address) -> Iterator[str]:
 def http(bridge_url) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=bridge_url, timeout=60) as client:
         yield client
+
+
+def wait_until_loaded(client, timeout: float = 120.0) -> dict:
+    """Wait until no model of the server is still loading (others load after SERVING); returns them by id."""
+    deadline = time.monotonic() + timeout
+    while True:
+        models = {m.id: m for m in client.list_models()}
+        if all(m.unavailable_reason != "loading" for m in models.values()):
+            return models
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"models still loading: {[i for i, m in models.items() if not m.available]}")
+        time.sleep(0.1)

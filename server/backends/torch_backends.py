@@ -74,13 +74,14 @@ class TorchExportBackend(_TorchBackend):
 
     def _load(self, spec: ModelSpec, resources: Resources):
         program = torch.export.load(str(spec.weights_path))
-        (placeholder,) = [s for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT"] or [None]
-        if placeholder is not None:
-            value = placeholder.arg.name
-            meta = next(n for n in program.graph.nodes if n.name == value).meta.get("val")
-            if meta is not None:
-                shape = tuple(d if isinstance(d, int) else None for d in meta.shape)
-                self.input_info = TensorInfo(shape, str(meta.dtype).removeprefix("torch."))
+        inputs = program.graph_signature.user_inputs
+        if len(inputs) != 1:
+            raise ValueError(f"the program takes {len(inputs)} inputs; one image input is supported")
+        node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == inputs[0])
+        if (value := node.meta.get("val")) is not None:
+            # Dynamic sizes are symbols, not ints: None, "any size".
+            shape = tuple(d if isinstance(d, int) else None for d in value.shape)
+            self.input_info = TensorInfo(shape, str(value.dtype).removeprefix("torch."))
         return program.module().to(self.device)
 
 

@@ -246,7 +246,8 @@ def _labels(folder: Path, config: ModelConfig) -> list[str]:
     try:
         return read_labels(path)
     except FileNotFoundError:
-        hint = "; run `make models` to fetch it" if config.labels_url else ""
+        hint = f"; labels_url says it comes from {config.labels_url} (`make models` fetches it)" \
+            if config.labels_url else ""
         raise ConfigError(f"{folder.name}/{config.labels_file} (labels_file) not found{hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{folder.name}/{config.labels_file} (labels_file) is unreadable: "
@@ -271,7 +272,7 @@ def _check_weights(spec: ModelSpec) -> None:
         return
     shown = f"{spec.id}/{weights.file}"
     if not path.is_file():
-        hint = "; run `make models` to fetch it" if weights.url else ""
+        hint = f"; weights.url says it comes from {weights.url} (`make models` fetches it)" if weights.url else ""
         raise ConfigError(f"{shown} (weights.file) not found{hint}")
     if weights.sha256:
         try:

@@ -64,17 +64,17 @@ class Bench:
         return once
 
     async def in_process(self) -> None:
-        settings = ServerSettings(model_dir=Path("models"), models=[])
+        settings = ServerSettings(models=["deeplabv3-mobilenetv2-pascal"], metrics_port=None)
         registry = ModelRegistry(settings)
-        model = registry.load(registry.default_id)
+        model = registry.load(registry.default_id).loaded
         pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
-        backend = model.backend
-        decoded = imaging.decode(EncodedImage(self.image), settings.max_image_pixels, backend.input_size)
-        canvas = imaging.letterbox(decoded.rgb, backend.input_size, backend.pad_value)[0][np.newaxis]
+        backend, transform = model.backend, model.transform
+        decoded = imaging.decode(EncodedImage(self.image), settings.max_image_pixels, transform.size)
+        tensor = transform(decoded.rgb)[0]
         loop = asyncio.get_running_loop()
         concurrency = settings.workers * 2  # keeps every worker busy
         with ThreadPoolExecutor(settings.workers) as pool:
-            infer = lambda: loop.run_in_executor(pool, backend.predict, canvas)  # noqa: E731
+            infer = lambda: loop.run_in_executor(pool, backend.run, tensor)  # noqa: E731
             run = lambda: loop.run_in_executor(pool, pipeline.run, "", EncodedImage(self.image))  # noqa: E731
             await self.repeat("1. model only (preprocessed input)", self.closed(infer, concurrency), [],
                               workers=settings.workers, threads=settings.threads)

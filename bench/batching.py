@@ -18,8 +18,23 @@ import numpy as np
 import torch
 from torchvision.models import get_model
 
+from server.backends import Resources
 from server.backends.batching import DynamicBatcher
-from server.backends.torchvision_backend import TorchvisionBackend
+from server.backends.torch_backends import TorchvisionBackend
+from server.model_config import load_spec
+
+SIZE = 520
+CONFIG = """runtime = "torchvision"
+labels = [{labels}]
+[weights]
+builder = "{builder}"
+file = "weights.pth"
+[input]
+width = {size}
+height = {size}
+[output]
+kind = "scores"
+"""
 
 
 def images_per_second(predict, batch: np.ndarray, seconds: float) -> float:
@@ -57,20 +72,23 @@ def main() -> None:
     parser.add_argument("--batches", default="1,4,8,16")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "weights.pth"
-        torch.save(get_model(args.model, weights=None, weights_backbone=None, num_classes=21).state_dict(), weights)
-        backend = TorchvisionBackend(args.model, "COCO_WITH_VOC_LABELS_V1", weights_file=weights, download=False,
-                                     device=args.device, threads=torch.get_num_threads())
-    size = backend.input_size
+        folder = Path(tmp) / args.model
+        folder.mkdir()
+        torch.save(get_model(args.model, weights=None, weights_backbone=None, num_classes=21).state_dict(),
+                   folder / "weights.pth")
+        labels = ", ".join(f'"class {i}"' for i in range(21))
+        (folder / "model.toml").write_text(CONFIG.format(labels=labels, builder=args.model, size=SIZE))
+        resources = Resources(instances=1, threads=torch.get_num_threads(), device=args.device, download=False)
+        backend = TorchvisionBackend(load_spec(folder), resources)
     rng = np.random.default_rng(0)
-    print(f"{args.model} on {backend.device}, input {size}x{size}")
+    print(f"{args.model} on {backend.device}, input {SIZE}x{SIZE}")
     for n in (int(b) for b in args.batches.split(",")):
-        batch = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
-        print(f"  batch {n:>2}: {images_per_second(backend.predict, batch, args.seconds):7.1f} images/s")
-    image = rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)
-    print(f"  8 threads, batching off:            {concurrent_rate(backend.predict, image, 8, args.seconds):7.1f} images/s")
+        batch = rng.random((n, 3, SIZE, SIZE), dtype=np.float32)
+        print(f"  batch {n:>2}: {images_per_second(backend.run, batch, args.seconds):7.1f} images/s")
+    image = rng.random((1, 3, SIZE, SIZE), dtype=np.float32)
+    print(f"  8 threads, batching off:            {concurrent_rate(backend.run, image, 8, args.seconds):7.1f} images/s")
     batcher = DynamicBatcher(backend, max_batch=8, max_delay_s=0.005)
-    rate = concurrent_rate(batcher.predict, image, 8, args.seconds)
+    rate = concurrent_rate(batcher.run, image, 8, args.seconds)
     batcher.close()
     sizes = ", ".join(f"{k}x{v}" for k, v in sorted(batcher.batch_sizes.items()))
     print(f"  8 threads, batching on (8, 5 ms):   {rate:7.1f} images/s   batches: {sizes}")

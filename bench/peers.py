@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from server import imaging
 from server.imaging import EncodedImage
 
-MODEL = Path("models/deeplabv3_mnv2_pascal_quant.tflite")
+MODEL = Path("model_repository/deeplabv3-mobilenetv2-pascal/deeplabv3_mnv2_pascal_quant.tflite")
 THREADS = os.cpu_count() or 1
 
 
@@ -33,7 +33,7 @@ class Segmenter:
         self.output = self.interpreter.get_output_details()[0]["index"]
 
     def __call__(self, data: bytes) -> bytes:
-        decoded = imaging.decode(EncodedImage(data), 40_000_000, self.size)
+        decoded = imaging.decode(EncodedImage(data), 40_000_000, (self.size, self.size))
         canvas, valid = imaging.letterbox(decoded.rgb, self.size, (128, 128, 128))
         self.interpreter.set_tensor(0, canvas[np.newaxis])
         self.interpreter.invoke()

@@ -16,6 +16,7 @@ from streamlit_app.config import UISettings
 from streamlit_app.errors import show_service_error
 from streamlit_app.imaging import (
     IMAGE_TYPES,
+    BLUR,
     MASK,
     OVERLAY,
     Display,
@@ -87,7 +88,8 @@ def show_result(item: InputImage, model: ModelInfo, display: Display, settings: 
 
 def _pictures(rgb: np.ndarray, result: SegmentResult, palette: np.ndarray, display: Display) -> None:
     picture = render(rgb, result.mask, palette, display)
-    caption = "Class mask" if display.view == MASK else f"Overlay at {display.opacity:.0%} opacity"
+    caption = {MASK: "Class mask", BLUR: "Background blurred"}.get(
+        display.view, f"Overlay at {display.opacity:.0%} opacity")
     left, right = st.columns(2)
     left.image(rgb, caption="Original", width="stretch")
     right.image(picture, caption=caption, width="stretch")

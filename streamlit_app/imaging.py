@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from segmentation_client import colorize, overlay
+from segmentation_client import blur_background, colorize, overlay
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp")
-OVERLAY, MASK = "Overlay", "Mask"
+OVERLAY, MASK, BLUR = "Overlay", "Mask", "Blur background"
 
 
 class UnreadableImage(ValueError):
@@ -23,7 +23,7 @@ class UnreadableImage(ValueError):
 
 @dataclass(frozen=True)
 class Display:
-    """How a result is drawn: the view (OVERLAY or MASK), the overlay's opacity, class outlines or not."""
+    """How a result is drawn: the view (OVERLAY, MASK or BLUR), the overlay's opacity, class outlines or not."""
 
     view: str = OVERLAY
     opacity: float = 0.6
@@ -57,12 +57,15 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
 
 def render(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> np.ndarray:
-    """The result picture: the coloured mask alone, or blended over the image, optionally outlined.
+    """The result picture: the coloured mask alone, blended over the image, or the image with its
+    background (class 0) blurred, as in a video call; optionally outlined.
 
     Works for RGB or BGR pixels alike, given a palette in the same channel order.
     """
     if display.view == MASK:
         picture = colorize(mask, palette)
+    elif display.view == BLUR:
+        picture = blur_background(image, mask, ksize=max(31, min(mask.shape[:2]) // 12))
     else:
         picture = overlay(image, mask, palette, display.opacity)
     return draw_outlines(picture, mask) if display.outlines else picture

@@ -7,7 +7,7 @@ import streamlit as st
 from segmentation_client import ModelInfo
 from streamlit_app import state
 from streamlit_app.config import UISettings
-from streamlit_app.imaging import MASK, OVERLAY, Display
+from streamlit_app.imaging import BLUR, MASK, OVERLAY, Display
 from streamlit_app.summaries import describe_model
 
 
@@ -26,7 +26,7 @@ def pick_model(models: list[ModelInfo], settings: UISettings) -> ModelInfo | Non
         )
         chosen = by_id[chosen_id]
         default_note = " · server default" if chosen.is_default else ""
-        summary = describe_model(chosen.labels, chosen.input_size, chosen.device)
+        summary = describe_model(chosen.labels, chosen.input_size, chosen.runtime, chosen.device)
         st.caption(f"{chosen.description}  \n{summary}{default_note}")
     else:
         st.warning("The server has no model ready to run.")
@@ -45,11 +45,12 @@ def _list_unavailable(models: list[ModelInfo]) -> None:
 def display_options() -> Display:
     st.subheader("Display", divider="gray")
     view = st.segmented_control(
-        "Result", [OVERLAY, MASK], default=OVERLAY, required=True, key="view",
-        help="Overlay: class colours blended over the photo. Mask: the class colours alone.",
+        "Result", [OVERLAY, MASK, BLUR], default=OVERLAY, required=True, key="view",
+        help="Overlay: class colours blended over the photo. Mask: the class colours alone. "
+             "Blur background: everything but the background class sharp, as in a video call (try a selfie model).",
     )
     opacity = st.slider(
-        "Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="opacity", disabled=view == MASK,
+        "Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="opacity", disabled=view != OVERLAY,
         help="Redraws from the cached mask: moving it does not call the server again.",
     )
     outlines = st.toggle("Outline classes", value=True, key="outlines", help="White lines along class boundaries.")

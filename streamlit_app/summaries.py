@@ -70,10 +70,10 @@ def timing_rows(timings: Timings) -> pd.DataFrame:
     return pd.DataFrame({"Stage": list(stages), "ms": [round(v, 1) for v in stages.values()]})
 
 
-def describe_model(labels: list[str], input_size: tuple[int, int], device: str) -> str:
+def describe_model(labels: list[str], input_size: tuple[int, int], runtime: str, device: str) -> str:
     """A one-line summary of a model for the sidebar."""
     width, height = input_size
-    return f"{len(labels)} classes · input {width}×{height} · {device or 'unknown device'}"
+    return f"{len(labels)} classes · input {width}×{height} · {runtime} on {device or 'an unknown device'}"
 
 
 def format_ms(ms: float) -> str:

@@ -38,8 +38,10 @@ class ServerProcess:
     def __init__(self, *args: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
+        # A list flag given twice is one list of both: add the built-in repository only when none is named.
+        repository = [] if "--model-repository" in args else ["--model-repository", str(MODEL_REPOSITORY)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", "--model-repository", str(MODEL_REPOSITORY), *args],
+            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", *repository, *args],
             cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         self.port = 0

@@ -1,4 +1,4 @@
-"""Dynamic batching of the torchvision backend, for real on CPU with a weights file the test writes."""
+"""Dynamic batching of the torchvision runtime, for real on CPU with a state dict the test writes."""
 
 from __future__ import annotations
 
@@ -9,33 +9,42 @@ import pytest
 import torch
 from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 
+from server.backends import Resources
 from server.backends.batching import DynamicBatcher
-from server.backends.torchvision_backend import TorchvisionBackend
+from server.backends.torch_backends import TorchvisionBackend
+from server.model_config import load_spec
+from tests.model_folders import SIZE, write_folder
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    weights = tmp_path_factory.mktemp("weights") / "lraspp.pth"
+def spec(tmp_path_factory):
     torch.manual_seed(0)
-    torch.save(lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21).state_dict(), weights)
-    return TorchvisionBackend("lraspp_mobilenet_v3_large", "COCO_WITH_VOC_LABELS_V1", weights_file=weights,
-                              download=False, device="cpu", threads=2)
+    model = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21)
+    folder = write_folder(tmp_path_factory.mktemp("repository"), "lraspp", "torchvision", "weights.pth",
+                          lambda path: torch.save(model.state_dict(), path))
+    return load_spec(folder)
+
+
+@pytest.fixture
+def backend(spec):
+    """A backend of its own for each test: closing a batcher closes the backend it wraps."""
+    return TorchvisionBackend(spec, Resources(instances=1, threads=2, device="cpu", download=False))
 
 
 def images(n: int, size: int) -> np.ndarray:
-    return np.random.default_rng(7).integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    return np.random.default_rng(7).random((n, 3, size, size), dtype=np.float32)
 
 
 def test_concurrent_calls_are_batched_and_get_their_own_results(backend):
     batcher = DynamicBatcher(backend, max_batch=4, max_delay_s=0.5)
-    inputs = images(4, backend.input_size)
-    expected = backend.predict(inputs)
+    inputs = images(4, SIZE)
+    expected = backend.run(inputs).argmax(1)
     results: dict[int, np.ndarray] = {}
     barrier = threading.Barrier(4)
 
     def call(i: int) -> None:
         barrier.wait()
-        results[i] = batcher.predict(inputs[i : i + 1])
+        results[i] = batcher.run(inputs[i : i + 1]).argmax(1)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
     for t in threads:
@@ -52,14 +61,14 @@ def test_concurrent_calls_are_batched_and_get_their_own_results(backend):
 
 def test_a_lone_call_waits_no_longer_than_the_delay(backend):
     batcher = DynamicBatcher(backend, max_batch=8, max_delay_s=0.01)
-    out = batcher.predict(images(1, backend.input_size))
+    out = batcher.run(images(1, SIZE))
     batcher.close()
-    assert out.shape == (1, backend.input_size, backend.input_size)
+    assert out.shape == (1, 21, SIZE, SIZE)
     assert batcher.batch_sizes == {1: 1}
 
 
 def test_errors_reach_every_caller(backend):
     batcher = DynamicBatcher(backend, max_batch=2, max_delay_s=0.01)
     with pytest.raises(RuntimeError):
-        batcher.predict(np.zeros((1, 7, 7), np.uint8))  # wrong shape: the model raises
+        batcher.run(np.zeros((1, 7, 7), np.float32))  # wrong shape: the model raises
     batcher.close()

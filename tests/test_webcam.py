@@ -211,3 +211,42 @@ def test_window_without_gui_backend_suggests_headless(traffic_video, capsys):
     assert main(["--source", str(traffic_video), "--target", "127.0.0.1:1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--headless" in err[0]
+
+
+def frame_at(video: Path, index: int) -> np.ndarray:
+    capture = cv2.VideoCapture(str(video))
+    for _ in range(index + 1):
+        ok, frame = capture.read()
+        assert ok
+    capture.release()
+    return frame
+
+
+def test_selfie_model_blurs_the_background_of_a_live_person(start_server, tmp_path):
+    # A person panning across the frame, as a video call shows one; the two-class selfie model.
+    person = cv2.imread(str(SAMPLES / "grace_hopper.bmp"))[100:460]  # 512x360
+    video = tmp_path / "person.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (512, 360))
+    for n in range(FPS):
+        writer.write(np.roll(person, n * 3, axis=1))
+    writer.release()
+    server = start_server("--models", "deeplabv3-mobilenetv2-pascal,selfie-segmentation")
+    outputs = {}
+    for blur in (True, False):
+        outputs[blur] = tmp_path / f"blur-{blur}.mp4"
+        session = run_session(settings(server.address, video, model="selfie-segmentation", blur=blur,
+                                       output=outputs[blur], drop_policy="none", realtime=False))
+        s = session.summary
+        assert session.error is None and s.errors == 0 and s.processed == s.captured == FPS
+        assert s.classes_seen.get("person") == FPS and session.view.blur is blur
+    with SegmentationClient(server.address) as client:
+        # Late in the video, where every written frame carries the newest mask (the first ones have none yet).
+        background = client.segment(frame_at(video, FPS - 1), "selfie-segmentation", bgr=True).mask == 0
+    server.stop()
+    assert 0.2 < background.mean() < 0.8
+
+    def detail(frame: np.ndarray) -> float:  # how sharp the background is
+        return float(np.abs(cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.CV_64F))[background].mean())
+
+    # The legend and numbers drawn over the picture and the codec keep some edges in either case.
+    assert detail(frame_at(outputs[True], FPS - 1)) < 0.7 * detail(frame_at(outputs[False], FPS - 1))

@@ -47,6 +47,9 @@ class WebcamSettings(BaseSettings):
     """Frames per second the server processes at most; 0 means no limit."""
     opacity: float = Field(0.5, ge=0.0, le=1.0)
     """Opacity of the coloured mask over the picture."""
+    blur: bool = False
+    """Start with the background (class 0) blurred, as in a video call (the b key toggles it); try it with
+    --model selfie-segmentation."""
     headless: bool = False
     """No window: for servers, CI and recording with --output."""
     output: Path | None = None

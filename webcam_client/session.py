@@ -116,7 +116,7 @@ class Session:
         self.error: ServiceError | None = None  # set when the stream itself failed
         self.summary: Summary | None = None  # set when run returns
         self.stats = Stats()
-        self.view = View(opacity=settings.opacity)
+        self.view = View(opacity=settings.opacity, blur=settings.blur)
         self.stop = stop or threading.Event()  # set by q, Ctrl-C, a failed stream, or the caller
         self._client, self._source, self._window = client, source, window
         self._palette_bgr = np.ascontiguousarray(model.palette[:, ::-1])

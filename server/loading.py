@@ -133,6 +133,10 @@ def _check_input(spec: ModelSpec, info: TensorInfo | None, weights: str) -> None
         if axis and have is not None and have != want:
             raise LoadError(f"{weights}: the model takes input {list(info.shape)}, but input.width/height/layout in "
                             f"{said}", spec)
+    batch = spec.config.serving.max_batch_size
+    if batch > 1 and spec.config.runtime != "litert" and info.shape[0] is not None:
+        raise LoadError(f"{weights}: serving.max_batch_size is {batch}, but the model's batch axis is fixed at "
+                        f"{info.shape[0]}; export it with a dynamic batch axis", spec)
     if info.dtype != inp.dtype:
         raise LoadError(f"{weights}: the model takes {info.dtype} input, but input.dtype in model.toml is "
                         f"{inp.dtype!r}", spec)

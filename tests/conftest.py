@@ -35,14 +35,20 @@ _METRICS = re.compile(r"metrics on (http://\S+/metrics)")
 class ServerProcess:
     """A `python -m server` child process; `address` is where it listens once `wait_ready` returns."""
 
-    def __init__(self, *args: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, log_path: Path, env: dict[str, str] | None = None, command: list[str] | None = None,
+        cwd: Path = REPO,
+    ) -> None:
+        """`args` are added to the test defaults (free ports, the built-in repository); `command` replaces
+        the whole command line instead, as a documented example writes it."""
         self.log_path = log_path
         self._log = log_path.open("w")
         # A list flag given twice is one list of both: add the built-in repository only when none is named.
         repository = [] if "--model-repository" in args else ["--model-repository", str(MODEL_REPOSITORY)]
+        command = command or [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", *repository,
+                              *args]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", *repository, *args],
-            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            command, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         self.port = 0
 

@@ -147,6 +147,8 @@ class ModelConfig(_Strict):
             raise ValueError(f"weights.file is required for runtime {self.runtime!r}")
         elif self.weights.builder or self.weights.name:
             raise ValueError("weights.builder and weights.name apply to runtime 'torchvision' only")
+        if self.runtime == "litert" and self.serving.device.startswith("cuda"):
+            raise ValueError("serving.device: the litert runtime runs on the CPU only")
         return self
 
 

@@ -481,7 +481,9 @@ def test_copy_sources_are_in_the_build_context(dockerfile):
         for source in sources:
             path = REPO / source
             assert path.exists(), f"{dockerfile.path.name}: COPY {source} does not exist"
-            files = [path] if path.is_file() else [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+            # Code folders and the model repository (its configs; the weights are fetched in the image).
+            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.suffix in (".py", ".toml")
+                                                   and "__pycache__" not in p.parts]
             assert files, source
             for file in files:
                 relative = file.relative_to(REPO).as_posix()
@@ -489,7 +491,8 @@ def test_copy_sources_are_in_the_build_context(dockerfile):
 
 
 def test_dockerignore_keeps_the_heavy_and_private_things_out():
-    for path in [".venv/bin/python", "models/deeplabv3_mnv2_pascal_quant.tflite", ".git/HEAD",
+    for path in [".venv/bin/python", "model_repository/deeplabv3-mobilenetv2-pascal/deeplabv3_mnv2_pascal_quant.tflite",
+                 ".git/HEAD",
                  ".pytest_cache/v/cache/nodeids", ".hypothesis/examples/x", "bench-results/run.json",
                  "tests/test_server.py", "protos/segmentation_pb2.py", "server/__pycache__/app.cpython-311.pyc",
                  "compose.yaml", "deploy/k8s/secret.example.yaml", ".env"]:

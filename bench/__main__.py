@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cv2
 import httpx
-import numpy as np
 
 from bench import services
 from bench.measure import CpuMeter, Row, closed_loop, summarize

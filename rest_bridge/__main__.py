@@ -9,19 +9,13 @@ from pydantic_settings import CliApp
 
 from rest_bridge.app import create_app
 from rest_bridge.config import BridgeSettings
+from rest_bridge.serving import uvicorn_config
 
 
 def main() -> None:
     settings = CliApp.run(BridgeSettings)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        # A WebSocket frame is an upload too; uvicorn closes with 1009 past this.
-        ws_max_size=settings.upload_limit_bytes,
-    )
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 if __name__ == "__main__":

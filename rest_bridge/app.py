@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from rest_bridge.auth import require_token
 from rest_bridge.config import MIB, BridgeSettings
-from rest_bridge.errors import install_handlers
+from rest_bridge.errors import document_problems, install_handlers
 from rest_bridge.limits import BodyLimitMiddleware
 from rest_bridge.metrics import BridgeMetrics, MetricsMiddleware
 from rest_bridge.routes import health, models, segment, stream
@@ -25,11 +25,18 @@ HTTP and WebSocket access to the gRPC semantic segmentation service (DeepLab, PA
 
 * `POST /v1/segment` takes one image (multipart field `file`, or the raw body with an image content type)
   and answers with a class-id PNG, a coloured PNG, an overlay or JSON.
-* Errors are JSON `{"detail": "..."}`; 429 and 503 carry `Retry-After`.
+* Errors are RFC 9457 problems (`application/problem+json`): `type`, `title`, `status`, `detail` (for people)
+  and `reason` (for programs: decide on it, not on the text). 429 and 503 carry `Retry-After`. The gRPC
+  server's reasons: NO_IMAGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, IMAGE_TOO_LARGE, BAD_RAW_IMAGE,
+  MODEL_NOT_FOUND, MODEL_UNAVAILABLE, MODEL_LOADING, SHUTTING_DOWN, OVERLOADED, DEADLINE_EXPIRED,
+  UNAUTHENTICATED, INTERNAL (with an error id found in the server's log). The bridge's own:
+  UNSUPPORTED_MEDIA_TYPE, BODY_TOO_LARGE, HEADERS_TOO_LARGE, INVALID_PARAMETER, INVALID_REQUEST, NO_ROUTE,
+  METHOD_NOT_ALLOWED, INTERNAL; and for a failure that carried no reason (a server that cannot be reached,
+  say), the gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...).
 * `WS /v1/stream?model=ID&drop_policy=latest|none` (not listed below: OpenAPI has no WebSocket operations)
   takes encoded frames as binary messages and answers one JSON message per frame: `frame_id` (1, 2, ... in
   the order sent), `model`, `width`, `height`, `classes`, `timings`, `frames_dropped`, `mask_png` (base64),
-  and `error` (`status`, `code`, `detail`) for a frame that failed. A text message ends the stream: frames
+  and `error` (`status`, `code`, `reason`, `detail`) for a frame that failed. A text message ends the stream: frames
   in flight are answered, then the socket closes with 1000. An error of the whole stream is one message
   with `frame_id` null, then close 1013 (retry later) or 1011. A frame over the upload limit closes with 1009.
 """
@@ -72,7 +79,8 @@ def create_app(settings: BridgeSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.upload_limit_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.upload_limit_bytes,
+                       body_timeout=settings.body_timeout_seconds)
     metrics = BridgeMetrics()
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outside the body limit: its 413s count too
     # Open, like health: scrapers carry no token.
@@ -90,4 +98,5 @@ def create_app(settings: BridgeSettings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=auth)
     for module in (stream, health):  # the stream checks its token itself; health stays open for probes
         app.include_router(module.router)
+    document_problems(app)
     return app

@@ -49,6 +49,16 @@ class BridgeSettings(BaseSettings):
     """Largest request body (a raw image, or the whole multipart form) and WebSocket message; more answers 413."""
     cors_origins: Annotated[list[str], NoDecode] = []
     """Origins browsers may call the bridge from, comma-separated ("*" for any); empty turns CORS off."""
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    """A connection must deliver a request's headers within this long of starting it (or of opening), or it
+    is closed: slow-header clients (slowloris) cannot hold connections."""
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    """Longest wait for the next piece of a request body; past it the request is answered 408 and closed."""
+    keep_alive_timeout_seconds: int = Field(5, ge=1)
+    """An idle keep-alive connection is closed after this long (uvicorn's timeout_keep_alive)."""
+    websocket_ping_seconds: float = Field(20.0, gt=0)
+    """WebSockets are pinged this often; one whose peer does not answer (or stops reading) within as long
+    again is closed."""
     retry_after_seconds: int = Field(1, ge=0)
     """Value of the Retry-After header sent with 503 and 429."""
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ few it finds itself before any call, onto HTTP here and nowhere else.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,24 +33,43 @@ log = logging.getLogger(__name__)
 class BridgeError(Exception):
     """A request the bridge refuses itself, before calling the gRPC server."""
 
+    reason = "INVALID_REQUEST"
+
 
 class UnsupportedMediaType(BridgeError):
     """The request body is neither a multipart upload nor an image content type."""
+
+    reason = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class MissingImage(BridgeError):
     """The request names a valid content type but carries no image."""
 
+    reason = "NO_IMAGE"
+
 
 class BodyTooLarge(BridgeError):
     """The request body is over the upload limit."""
+
+    reason = "BODY_TOO_LARGE"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body is over the limit of {limit} bytes")
 
 
+class BodyTimeout(BridgeError):
+    """The client stopped sending its request body."""
+
+    reason = "BODY_TIMEOUT"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no more of the request body arrived within {seconds:g} s")
+
+
 class HeadersTooLarge(BridgeError):
     """The request's headers are over the header limit."""
+
+    reason = "HEADERS_TOO_LARGE"
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"request headers are {size} bytes, over the limit of {limit} bytes")
@@ -58,15 +78,27 @@ class HeadersTooLarge(BridgeError):
 class Unauthorized(BridgeError):
     """The bridge runs with an auth token and the request did not carry it."""
 
+    reason = "UNAUTHENTICATED"
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class ErrorBody(BaseModel):
-    """Every error response: one human-readable sentence, the gRPC server's own words where it gave them."""
+PROBLEM_JSON = "application/problem+json"
 
-    detail: str = Field(description="What went wrong.", examples=["unknown model 'nope'"])
+
+class ErrorBody(BaseModel):
+    """Every error response, as an RFC 9457 problem: the reason to decide on, and a sentence for people."""
+
+    type: str = Field(description='"urn:segmentation:error:<reason>"; "about:blank" when there is no reason.',
+                      examples=["urn:segmentation:error:MODEL_NOT_FOUND"])
+    title: str = Field(description="The HTTP status's phrase.", examples=["Not Found"])
+    status: int = Field(description="The HTTP status.", examples=[404])
+    detail: str = Field(description="What went wrong: the gRPC server's own words where it gave them.",
+                        examples=["unknown model 'nope'"])
+    reason: str = Field(description="Machine-readable reason: the gRPC server's (see the list in the API "
+                                    "description) or the bridge's own.", examples=["MODEL_NOT_FOUND"])
 
 
 # Every error and its HTTP status. Lookup walks the exception's MRO, so subclasses
@@ -77,6 +109,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     MissingImage: 422,
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
+    BodyTimeout: 408,
     HeadersTooLarge: 431,
     Unauthorized: 401,
     ModelNotFound: 404,
@@ -91,32 +124,37 @@ HTTP_STATUS: dict[type[Exception], int] = {
 RETRY_STATUSES = frozenset({429, 503})
 
 # Descriptions and example details for /docs, by status.
-_DOCS: dict[int, tuple[str, str]] = {
-    400: ("Malformed multipart body, or more than one file in it.", "Missing boundary in multipart."),
+_DOCS: dict[int, tuple[str, tuple[str, str]]] = {
+    400: ("Malformed multipart body, or more than one file in it.",
+          ("INVALID_REQUEST", "Missing boundary in multipart.")),
     401: ("The bridge runs with an auth token: send `Authorization: Bearer <token>`.",
-          "missing or wrong bearer token in the Authorization header"),
-    404: ("Unknown model id.", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal"),
-    409: ("The model is known but cannot run, e.g. its weights are missing (gRPC FAILED_PRECONDITION).",
-          "model deeplabv3-resnet50 is unavailable: weights are missing"),
+          ("UNAUTHENTICATED", "missing or wrong bearer token in the Authorization header")),
+    404: ("Unknown model id (reason MODEL_NOT_FOUND).",
+          ("MODEL_NOT_FOUND", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal")),
+    409: ("The model is known but cannot run: its folder or weights are wrong (gRPC FAILED_PRECONDITION, "
+          "reason MODEL_UNAVAILABLE).",
+          ("MODEL_UNAVAILABLE", "model my-model is unavailable: my-model/model.onnx (weights.file) not found")),
     413: ("The request body is over the configured upload limit; checked before the body is read.",
-          "request body is over the limit of 16777216 bytes"),
+          ("BODY_TOO_LARGE", "request body is over the limit of 16777216 bytes")),
     415: ("The body is neither multipart/form-data nor image/jpeg, image/png, image/bmp or image/webp.",
-          ("unsupported content type 'text/plain'; send multipart/form-data with a field 'file', "
-           "or the raw image as image/jpeg, image/png, image/bmp, image/webp")),
-    422: ("The image cannot be decoded, is missing or too large in pixels, or a parameter is invalid.",
-          "not a JPEG, PNG, BMP or WebP image (starts with b'hello')"),
-    429: (("The gRPC server is at a limit (RESOURCE_EXHAUSTED): concurrent calls, or the size of a message; "
-           "retry after Retry-After seconds."),
-          "server is at its limit of 64 concurrent requests"),
+          ("UNSUPPORTED_MEDIA_TYPE", "unsupported content type 'text/plain'; send multipart/form-data with a "
+           "field 'file', or the raw image as image/jpeg, image/png, image/bmp, image/webp")),
+    422: ("The image cannot be decoded (CORRUPT_IMAGE, UNSUPPORTED_FORMAT), is missing (NO_IMAGE) or too large "
+          "in pixels (IMAGE_TOO_LARGE), or a parameter is invalid (INVALID_PARAMETER).",
+          ("UNSUPPORTED_FORMAT", "not a JPEG, PNG, BMP or WebP image (starts with b'hello')")),
+    429: (("The gRPC server is at a limit: concurrent calls or streams (OVERLOADED), or the size of a message "
+           "(RESOURCE_EXHAUSTED); retry after Retry-After seconds."),
+          ("OVERLOADED", "server is at its limit of 64 concurrent requests")),
     431: ("The request's headers (names and values together) are over the bridge's limit.",
-          "request headers are 70000 bytes, over the limit of 65536 bytes"),
-    502: (("The gRPC server failed in an unexpected way (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...) "
-           "or refused the bridge's credentials."),
-          "Internal error from Core"),
-    503: (("The gRPC server is unreachable, shutting down, or the model is still loading; "
-           "retry after Retry-After seconds."),
-          "failed to connect to all addresses"),
-    504: ("The gRPC call took longer than the bridge's deadline.", "Deadline Exceeded"),
+          ("HEADERS_TOO_LARGE", "request headers are 70000 bytes, over the limit of 65536 bytes")),
+    502: (("The gRPC server failed in an unexpected way (INTERNAL, with an error id found in its log; UNKNOWN, "
+           "UNIMPLEMENTED, ...) or refused the bridge's credentials."),
+          ("INTERNAL", "internal error (error id 3f9c2a1b7d4e); the server's log has the details")),
+    503: (("The gRPC server is unreachable (UNAVAILABLE), shutting down (SHUTTING_DOWN), or the model is still "
+           "loading (MODEL_LOADING); retry after Retry-After seconds."),
+          ("MODEL_LOADING", "model selfie-segmentation is still loading; try again shortly")),
+    504: ("The gRPC call took longer than the bridge's deadline (DEADLINE_EXCEEDED), or waited past it in the "
+          "server's queue (DEADLINE_EXPIRED).", ("DEADLINE_EXCEEDED", "Deadline Exceeded")),
 }
 
 
@@ -132,9 +170,25 @@ def detail_for(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
+def reason_for(exc: BaseException) -> str:
+    """The server's reason; for a status that carried none (gRPC's own), the status name."""
+    if isinstance(exc, ServiceError):
+        return exc.reason or exc.code.name
+    return getattr(exc, "reason", "INTERNAL")
+
+
+def problem(status: int, detail: str, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An RFC 9457 problem+json response."""
+    body = {"type": f"urn:segmentation:error:{reason}" if reason else "about:blank",
+            "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "reason": reason}
+    return JSONResponse(body, status, headers=headers, media_type=PROBLEM_JSON)
+
+
 def _retry_headers(request: Request, status: int) -> dict[str, str]:
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
+    if status == 408:
+        return {"Connection": "close"}  # the rest of the body may still come: do not read it as a request
     if status not in RETRY_STATUSES:
         return {}
     return {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
@@ -142,13 +196,14 @@ def _retry_headers(request: Request, status: int) -> dict[str, str]:
 
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
-    log.info("%s %s -> %d: %s", request.method, request.url.path, status, detail_for(exc))
-    return JSONResponse({"detail": detail_for(exc)}, status, headers=_retry_headers(request, status))
+    log.info("%s %s -> %d %s: %s", request.method, request.url.path, status, reason_for(exc), detail_for(exc))
+    return problem(status, detail_for(exc), reason_for(exc), _retry_headers(request, status))
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     # Starlette's own refusals (404 no route, 405 with Allow, 400 malformed multipart) keep their status.
-    return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+    reason = {404: "NO_ROUTE", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INVALID_REQUEST")
+    return problem(exc.status_code, str(exc.detail), reason, exc.headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,12 +212,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()))
         parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
-    return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, 422)
+    return problem(422, "; ".join(parts) or "invalid request", "INVALID_PARAMETER")
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal error in the REST bridge; see its log"}, 500)
+    return problem(500, "internal error in the REST bridge; see its log", "INTERNAL")
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -174,15 +229,37 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
+def document_problems(app: FastAPI) -> None:
+    """Errors are sent as application/problem+json only: drop the application/json entry that FastAPI adds
+    beside it in the published schema."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if PROBLEM_JSON in content:
+                            content.pop("application/json", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the given error statuses, with examples and Retry-After."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        description, example = _DOCS[status]
+        description, (reason, example) = _DOCS[status]
+        body = {"type": f"urn:segmentation:error:{reason}", "title": HTTPStatus(status).phrase, "status": status,
+                "detail": example, "reason": reason}
         entry: dict[str, Any] = {
             "model": ErrorBody,
             "description": description,
-            "content": {"application/json": {"example": {"detail": example}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ErrorBody"}, "example": body}},
         }
         if status in RETRY_STATUSES:
             entry["headers"] = {"Retry-After": {

@@ -8,11 +8,12 @@ say; every error of this bridge is JSON, so the bridge keeps its own.
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
+import asyncio
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rest_bridge.errors import BodyTooLarge, BridgeError, HeadersTooLarge, status_for
+from rest_bridge.errors import BodyTimeout, BodyTooLarge, BridgeError, HeadersTooLarge, problem, status_for
 
 # uvicorn's default HTTP parser (httptools) puts no limit on the size of request headers; h11
 # stops at 16 KiB. This leaves room for long tokens and cookies and refuses the absurd.
@@ -26,13 +27,17 @@ class BodyLimitMiddleware:
     once. A Content-Length over the limit is answered at once, before the app
     runs or a body byte is read. A body without one (chunked) is counted as the
     app reads it, and reading raises BodyTooLarge (a 413 in the error table) as
-    soon as the count passes the limit.
+    soon as the count passes the limit. Waiting longer than `body_timeout` for the
+    next piece of the body raises BodyTimeout (408, and the connection is closed).
     """
 
-    def __init__(self, app: ASGIApp, limit: int, header_limit: int = HEADER_LIMIT) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, header_limit: int = HEADER_LIMIT, body_timeout: float | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
         self.header_limit = header_limit
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,13 +51,17 @@ class BodyLimitMiddleware:
         elif length.isdigit() and int(length) > self.limit:
             error = BodyTooLarge(self.limit)
         if error is not None:
-            await JSONResponse({"detail": str(error)}, status_for(error))(scope, receive, send)
+            await problem(status_for(error), str(error), error.reason)(scope, receive, send)
             return
         received = 0
 
         async def counted() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                # A client sending its body slowly, or not at all, must not hold the request forever.
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise BodyTimeout(self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:

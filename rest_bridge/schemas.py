@@ -127,6 +127,7 @@ class FrameError(BaseModel):
 
     status: int = Field(description="The HTTP status the same error gets from POST /v1/segment.")
     code: str = Field(description='The gRPC status name, e.g. "INVALID_ARGUMENT".')
+    reason: str = Field(description='Machine-readable reason, e.g. "CORRUPT_IMAGE" (the list: GET /docs, errors).')
     detail: str
 
 

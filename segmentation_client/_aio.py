@@ -59,19 +59,17 @@ class AsyncSegmentationClient(ClientBase):
         options = _convert.stream_options(drop_policy, max_fps)
 
         builder = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
-
-        async def requests():
-            async for item in _aiter_items(frames):
-                yield builder.request(item)
-
-        call = self._stub.SegmentStream(requests(), timeout=self.stream_timeout, metadata=self._metadata)
+        requests = builder.aiterate(_aiter_items(frames))
+        call = self._stub.SegmentStream(requests, timeout=self.stream_timeout, metadata=self._metadata)
         try:
             async for response in call:
                 yield _convert.result_from(response)
         except grpc.RpcError as exc:
+            builder.raise_error()
             raise from_rpc_error(exc) from None
         finally:
             call.cancel()
+        builder.raise_error()
 
     async def list_models(self, timeout: float | None = None) -> list[ModelInfo]:
         return _convert.model_infos(await self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout))

@@ -39,8 +39,12 @@ class ClientBase:
         client_cert: bytes | str | os.PathLike | None = None,
         client_key: bytes | str | os.PathLike | None = None,
         metadata: Sequence[tuple[str, str]] = (),
+        keepalive_seconds: float = 30.0,
     ) -> None:
-        options = channel_options(max_message_bytes)
+        """`keepalive_seconds`: how often an idle connection is pinged to keep it (and its streams) open
+        through proxies and NATs; the server must permit pings this often (its keepalive_min_ping_interval,
+        10 s by default)."""
+        options = channel_options(max_message_bytes, keepalive_seconds)
         resolved = grpc_target(target)
         credentials = channel_credentials(tls, root_certificates, client_cert, client_key)
         self._channel = (

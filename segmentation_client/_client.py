@@ -65,14 +65,17 @@ class SegmentationClient(ClientBase):
         """
         options = _convert.stream_options(drop_policy, max_fps)
         requests = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
-        call = self._stub.SegmentStream(map(requests.request, frames), timeout=self.stream_timeout, metadata=self._metadata)
+        call = self._stub.SegmentStream(requests.iterate(frames), timeout=self.stream_timeout,
+                                        metadata=self._metadata)
         try:
             for response in call:
                 yield _convert.result_from(response)
         except grpc.RpcError as exc:
+            requests.raise_error()
             raise from_rpc_error(exc) from None
         finally:
             call.cancel()
+        requests.raise_error()
 
     def list_models(self, timeout: float | None = None) -> list[ModelInfo]:
         return _convert.model_infos(self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout))

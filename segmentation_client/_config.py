@@ -35,13 +35,15 @@ SERVICE_CONFIG = json.dumps({
 })
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, object]]:
+def channel_options(max_message_bytes: int, keepalive_seconds: float = 30.0) -> list[tuple[str, object]]:
     return [
         ("grpc.service_config", SERVICE_CONFIG),
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.keepalive_time_ms", 30_000),
+        # Ping an idle connection every keepalive_seconds, with or without calls, for as long as it is
+        # idle (0 = no cap on pings without data): an idle stream then stays open as long as the caller likes.
+        ("grpc.keepalive_time_ms", round(keepalive_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),

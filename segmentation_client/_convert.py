@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Union
 
 import cv2
+import grpc
 import numpy as np
 
 from protos import segmentation_pb2 as pb
@@ -16,6 +18,9 @@ from segmentation_client._results import ClassArea, ModelInfo, SegmentResult, Ti
 ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, Any]  # Any: a PIL image
 _ENCODINGS = {"png": pb.MASK_ENCODING_PNG, "raw": pb.MASK_ENCODING_RAW}
 _POLICIES = {"latest": pb.DROP_POLICY_LATEST, "none": pb.DROP_POLICY_NONE}
+
+
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT  # what the server would answer for the same array
 
 
 def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | None = None) -> pb.Image:
@@ -33,11 +38,11 @@ def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | 
             raise TypeError(f"cannot send a {type(image).__name__}: give bytes, a path, a numpy array or a PIL image")
         image, bgr = np.asarray(image.convert("RGB")), False
     if image.dtype != np.uint8:
-        raise InvalidInput(f"image array must be uint8, not {image.dtype}")
+        raise InvalidInput(f"image array must be uint8, not {image.dtype}", _INVALID, "BAD_RAW_IMAGE")
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     elif image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise InvalidInput(f"image array must be HxW, HxWx3 or HxWx4, not {image.shape}")
+        raise InvalidInput(f"image array must be HxW, HxWx3 or HxWx4, not {image.shape}", _INVALID, "BAD_RAW_IMAGE")
     if image.shape[2] == 4:
         image = image[:, :, :3]
     if max_raw_bytes is not None and image.nbytes > max_raw_bytes:
@@ -67,12 +72,38 @@ def stream_options(drop_policy: str, max_fps: float) -> pb.StreamOptions:
 
 
 class StreamRequests:
-    """Turns a stream's frames into requests: ids count from 1 unless given as (frame_id, image)."""
+    """Turns a stream's frames into requests: ids count from 1 unless given as (frame_id, image).
+
+    An exception raised while the frames are read or converted (the caller's iterator, an unreadable
+    image) ends the requests there and is kept in `error`, so that the stream can raise it in the
+    caller once the frames already sent are answered; gRPC alone would report only "Exception
+    iterating requests!".
+    """
 
     def __init__(self, model: str | None, options: pb.StreamOptions, mask_encoding: str, bgr: bool, max_raw: int):
         self._model, self._options, self._encoding = model, options, mask_encoding
         self._bgr, self._max_raw = bgr, max_raw
         self._count = 0
+        self.error: BaseException | None = None
+
+    def iterate(self, frames) -> Iterator[pb.SegmentRequest]:
+        try:
+            for item in frames:
+                yield self.request(item)
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller by raise_error
+            self.error = exc
+
+    async def aiterate(self, frames) -> AsyncIterator[pb.SegmentRequest]:
+        try:
+            async for item in frames:
+                yield self.request(item)
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller by raise_error
+            self.error = exc
+
+    def raise_error(self) -> None:
+        """Raise, in the caller, what the frames raised (if they did)."""
+        if self.error is not None:
+            raise self.error
 
     def request(self, item: Any) -> pb.SegmentRequest:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
@@ -96,7 +127,7 @@ def result_from(response: pb.SegmentResponse) -> SegmentResult:
     t = response.timings
     error = None
     if response.HasField("error"):
-        error = error_for(code_from_value(response.error.code), response.error.message)
+        error = error_for(code_from_value(response.error.code), response.error.message, response.error.reason)
     return SegmentResult(
         model=response.model,
         mask=_raw_mask(response.mask),

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class ServiceError(Exception):
-    """A call to the segmentation service failed. `code` is the gRPC status, `message` the server's words."""
+    """A call to the segmentation service failed.
 
-    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN) -> None:
+    `code` is the gRPC status and `message` the server's words, for people. `reason` is the server's
+    machine-readable reason (MODEL_LOADING, SHUTTING_DOWN, IMAGE_TOO_LARGE, ...; the list is in
+    protos/segmentation.proto), "" when the status carried none (gRPC's own errors, such as a lost
+    connection); decide on it, not on the message. `metadata` holds the reason's details (an INTERNAL
+    error's "error_id", say).
+    """
+
+    def __init__(
+        self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN, reason: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.reason = reason
+        self.metadata = metadata or {}
 
 
 class InvalidInput(ServiceError):
@@ -60,14 +75,33 @@ _BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
 }
 
 
-def error_for(code: grpc.StatusCode, message: str) -> ServiceError:
+def error_for(
+    code: grpc.StatusCode, message: str, reason: str = "", metadata: dict[str, str] | None = None
+) -> ServiceError:
     """The exception for a status code; codes outside the table give a plain ServiceError."""
-    return _BY_CODE.get(code, ServiceError)(message or code.name, code)
+    return _BY_CODE.get(code, ServiceError)(message or code.name, code, reason, metadata)
+
+
+def error_info(trailing_metadata) -> tuple[str, dict[str, str]]:
+    """The reason and its metadata from a status's google.rpc.ErrorInfo; ("", {}) when it has none."""
+    for key, value in trailing_metadata or ():
+        if key != _STATUS_DETAILS_KEY:
+            continue
+        status = status_pb2.Status.FromString(value)
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return info.reason, dict(info.metadata)
+    return "", {}
 
 
 def from_rpc_error(exc: grpc.RpcError) -> ServiceError:
     """Translate a grpc.RpcError (sync or asyncio) at the boundary."""
-    return error_for(exc.code(), exc.details() or "")
+    try:
+        reason, metadata = error_info(exc.trailing_metadata())
+    except Exception:  # noqa: BLE001 - a malformed detail must not hide the error itself
+        reason, metadata = "", {}
+    return error_for(exc.code(), exc.details() or "", reason, metadata)
 
 
 def code_from_value(value: int) -> grpc.StatusCode:

@@ -144,8 +144,11 @@ def create_service(settings: ServerSettings) -> Service:
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-            # Clients keep idle connections alive with pings every 30 s; accept them.
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            # Clients keep idle connections (and idle streams) alive with pings, every 30 s for the client
+            # library; accept them at up to this rate, with or without calls in progress. gRPC's own
+            # default of 5 minutes ends an idle stream at the third ping with GOAWAY "too many pings".
+            ("grpc.http2.min_ping_interval_without_data_ms",
+             round(settings.keepalive_min_ping_interval_seconds * 1000)),
             ("grpc.keepalive_permit_without_calls", 1),
             *_connection_age_options(settings.max_connection_age_seconds),
         ],

@@ -62,6 +62,9 @@ class ServerSettings(BaseSettings):
     """Streams open at once; more are refused with RESOURCE_EXHAUSTED."""
     png_compression: int = Field(1, ge=0, le=9)
     """zlib level of PNG masks: 1 is fast and masks compress well anyway."""
+    keepalive_min_ping_interval_seconds: float = Field(10.0, gt=0)
+    """Clients may ping an idle connection this often (the client library pings every 30 s); a client
+    pinging more often is sent GOAWAY, as gRPC does to protect a server."""
     max_connection_age_seconds: float | None = Field(None, gt=0)
     """Ask clients to reconnect after this long (calls in flight are not cut), so they re-resolve DNS and
     reach replicas added since; unset: never."""

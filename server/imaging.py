@@ -74,12 +74,13 @@ def decode(
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
     if width < 1 or height < 1:
-        raise InvalidImage(f"image has no pixels ({width}x{height})")
+        raise InvalidImage(f"image has no pixels ({width}x{height})", "CORRUPT_IMAGE")
     if max(width, height) > MAX_SIDE:
-        raise InvalidImage(f"image is {width}x{height}; a side may be at most {MAX_SIDE} pixels")
+        raise InvalidImage(f"image is {width}x{height}; a side may be at most {MAX_SIDE} pixels", "IMAGE_TOO_LARGE")
     if width * height > max_pixels:
         raise InvalidImage(
-            f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} pixels"
+            f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} pixels",
+            "IMAGE_TOO_LARGE",
         )
 
 
@@ -88,7 +89,8 @@ def _from_raw(raw: RawPixels, max_pixels: int) -> DecodedImage:
     expected = raw.width * raw.height * 3
     if len(raw.data) != expected:
         raise InvalidImage(
-            f"raw image of {raw.width}x{raw.height} needs {expected} bytes (3 per pixel), got {len(raw.data)}"
+            f"raw image of {raw.width}x{raw.height} needs {expected} bytes (3 per pixel), got {len(raw.data)}",
+            "BAD_RAW_IMAGE",
         )
     pixels = np.frombuffer(raw.data, dtype=np.uint8).reshape(raw.height, raw.width, 3)
     if raw.bgr:
@@ -98,13 +100,14 @@ def _from_raw(raw: RawPixels, max_pixels: int) -> DecodedImage:
 
 def _from_encoded(data: bytes, max_pixels: int, target: tuple[int, int] | None, stretch: bool) -> DecodedImage:
     if not data:
-        raise InvalidImage("image is empty (0 bytes)")
+        raise InvalidImage("image is empty (0 bytes)", "NO_IMAGE")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
-        raise InvalidImage(f"not a JPEG, PNG, BMP or WebP image (starts with {data[:8]!r})") from None
+        raise InvalidImage(f"not a JPEG, PNG, BMP or WebP image (starts with {data[:8]!r})",
+                           "UNSUPPORTED_FORMAT") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"unreadable image header: {exc}") from None
     width, height = img.size

@@ -7,6 +7,7 @@ relative to the repository.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -86,11 +87,19 @@ def resources_for(spec: ModelSpec, settings: ServerSettings) -> Resources:
                      settings.download)
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/'\":]+/)+([^\s/'\":]+)")
+
+
 def _short(exc: BaseException, folder: Path) -> str:
-    """An exception's first line, without the server's paths, kept short."""
+    """An exception's first line, without the server's paths, kept short.
+
+    Paths inside the repository become relative to it; any other absolute path (a library's, say)
+    is cut to its file name: clients never learn how the server's disk is laid out.
+    """
     text = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
     for root in {str(folder.parent.resolve()), str(folder.parent)}:
         text = text.replace(root + "/", "")
+    text = _ABSOLUTE_PATH.sub(r"\1", text)
     return text if len(text) <= 300 else text[:300] + "..."
 
 
@@ -157,7 +166,7 @@ def _warm_up(spec: ModelSpec, backend: Backend, weights: str, folder: Path) -> N
     try:
         if out.kind == "scores":
             if output.ndim != 4:
-                raise ValueError(f"kind = 'scores' needs (N, classes, H, W) or (N, H, W, classes)")
+                raise ValueError("kind = 'scores' needs (N, classes, H, W) or (N, H, W, classes)")
             channel_axis(output.shape[1:], n)
         else:
             single_plane(output[0])

@@ -26,7 +26,8 @@ PASCAL_LABELS = (
 ).split()
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
-Rgb = tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)]]
+Byte = Annotated[int, Field(ge=0, le=255)]
+Rgb = tuple[Byte, Byte, Byte]
 Triple = tuple[float, float, float]
 
 

@@ -7,22 +7,24 @@ from pathlib import Path
 
 import grpc
 
+from server.status import abort
+
 # Probes must reach health without a token; everything else needs one when a token is set.
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 
 
 def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    async def abort(request, context):
-        await context.abort(code, message)
+    async def refuse(request, context):
+        await abort(context, code, message, code.name)
 
-    return grpc.unary_unary_rpc_method_handler(abort)
+    return grpc.unary_unary_rpc_method_handler(refuse)
 
 
 def _deny_stream(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    async def abort(request_iterator, context):
-        await context.abort(code, message)
+    async def refuse(request_iterator, context):
+        await abort(context, code, message, code.name)
 
-    return grpc.stream_stream_rpc_method_handler(abort)
+    return grpc.stream_stream_rpc_method_handler(refuse)
 
 
 class TokenAuthInterceptor(grpc.aio.ServerInterceptor):

@@ -16,6 +16,7 @@ import grpc
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from server.errors import InvalidImage, Overloaded, SegmentationError, ShuttingDown, status_code
+from server.status import abort, abort_with, internal
 from server.imaging import EncodedImage, RawPixels
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry, State
@@ -38,9 +39,10 @@ def image_from_proto(image: pb.Image) -> EncodedImage | RawPixels:
     if source == "raw":
         raw = image.raw
         if raw.format not in (pb.PIXEL_FORMAT_RGB8, pb.PIXEL_FORMAT_BGR8):
-            raise InvalidImage("raw image needs a pixel format: PIXEL_FORMAT_RGB8 or PIXEL_FORMAT_BGR8")
+            raise InvalidImage("raw image needs a pixel format: PIXEL_FORMAT_RGB8 or PIXEL_FORMAT_BGR8",
+                               "BAD_RAW_IMAGE")
         return RawPixels(raw.data, raw.width, raw.height, bgr=raw.format == pb.PIXEL_FORMAT_BGR8)
-    raise InvalidImage("request has no image: set image.encoded or image.raw")
+    raise InvalidImage("request has no image: set image.encoded or image.raw", "NO_IMAGE")
 
 
 def response_from(result: Segmentation, frame_id: int, encoding: int) -> pb.SegmentResponse:
@@ -80,7 +82,9 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         self._max_requests = max_concurrent_requests
         self._max_streams = max_streams
         self._requests = 0
+        self._streams = 0  # accepted and not ended, counted from the moment they are accepted
         self._runners: set[StreamRunner] = set()
+        self._first_reads: set[asyncio.Future] = set()  # streams still waiting for their first frame
         self.draining = False
 
     def drain(self) -> None:
@@ -88,6 +92,8 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         self.draining = True
         for runner in self._runners:
             runner.stop_reading()
+        for read in self._first_reads:  # a stream that has sent nothing holds nothing: it ends now
+            read.cancel()
 
     async def _segment(
         self, request: pb.SegmentRequest, received_at: float, deadline: float | None = None
@@ -107,7 +113,7 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
     def _admit(self, streams: bool) -> None:
         if self.draining:
             raise ShuttingDown("server is shutting down; send the call to another replica")
-        if streams and len(self._runners) >= self._max_streams:
+        if streams and self._streams >= self._max_streams:
             raise Overloaded(f"server is at its limit of {self._max_streams} concurrent streams")
         if not streams and self._requests >= self._max_requests:
             raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
@@ -127,8 +133,12 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         except SegmentationError as exc:
             code = status_code(exc)
             self._metrics.requests.labels("Segment", code.name).inc()
-            log.info("Segment failed: %s: %s", code.name, exc)
-            await context.abort(code, str(exc))
+            log.info("Segment failed: %s %s: %s", code.name, exc.reason, exc)
+            await abort_with(context, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug or a runtime's failure: INTERNAL, details in the log
+            self._metrics.requests.labels("Segment", "INTERNAL").inc()
+            message, error_id = internal("Segment", exc)
+            await abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
         self._metrics.requests.labels("Segment", "OK").inc()
         log.debug("Segment ok: %s %dx%d in %.1f ms", response.model, response.mask.width,
                   response.mask.height, response.timings.total_ms)
@@ -138,11 +148,34 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         try:
             self._admit(streams=True)
         except SegmentationError as exc:
-            log.info("SegmentStream refused: %s: %s", status_code(exc).name, exc)
-            await context.abort(status_code(exc), str(exc))
-        first = await anext(aiter(request_iterator), None)
-        if first is None:
-            return
+            log.info("SegmentStream refused: %s %s: %s", status_code(exc).name, exc.reason, exc)
+            await abort_with(context, exc)
+        self._streams += 1
+        self._metrics.in_flight.labels("SegmentStream").inc()
+        try:
+            first = await self._first_frame(request_iterator)
+            if first is not None:
+                async for response in self._run_stream(first, request_iterator):
+                    yield response
+        finally:
+            self._streams -= 1
+            self._metrics.in_flight.labels("SegmentStream").dec()
+
+    async def _first_frame(self, request_iterator) -> pb.SegmentRequest | None:
+        """The stream's first request; None when the client ends without one or the server drains first."""
+        read = asyncio.ensure_future(anext(aiter(request_iterator), None))
+        self._first_reads.add(read)
+        try:
+            return await read
+        except asyncio.CancelledError:
+            if read.cancelled() and self.draining:
+                log.info("stream ended by shutdown before its first frame")
+                return None
+            raise
+        finally:
+            self._first_reads.discard(read)
+
+    async def _run_stream(self, first: pb.SegmentRequest, request_iterator):
         options = first.stream_options
         policy = _DROP_POLICIES.get(options.drop_policy, DropPolicy.LATEST)
         # NONE is about throughput: keep every worker busy. LATEST is about freshness: one frame at
@@ -154,6 +187,8 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
 
         async def frames():
             yield first
+            if self.draining:  # drain came while the first frame arrived: answer it, read no more
+                return
             async for request in request_iterator:
                 yield request
 
@@ -163,15 +198,19 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
                 response = await self._segment(request, frame.received_at)
             except SegmentationError as exc:
                 code = status_code(exc)
-                self._metrics.requests.labels("SegmentStream", code.name).inc()
                 log.debug("frame %d failed: %s", request.frame_id, exc)
-                error = pb.FrameError(code=code.value[0], message=str(exc))
-                return pb.SegmentResponse(frame_id=request.frame_id, model=request.model, error=error)
-            self._metrics.requests.labels("SegmentStream", "OK").inc()
-            return response
+                error = pb.FrameError(code=code.value[0], message=str(exc), reason=exc.reason)
+            except Exception as exc:  # noqa: BLE001 - this frame fails, the stream goes on
+                code = grpc.StatusCode.INTERNAL
+                message, _ = internal(f"SegmentStream frame {request.frame_id}", exc)
+                error = pb.FrameError(code=code.value[0], message=message, reason="INTERNAL")
+            else:
+                self._metrics.requests.labels("SegmentStream", "OK").inc()
+                return response
+            self._metrics.requests.labels("SegmentStream", code.name).inc()
+            return pb.SegmentResponse(frame_id=request.frame_id, model=request.model, error=error)
 
         self._runners.add(runner)
-        self._metrics.in_flight.labels("SegmentStream").inc()
         completed = False
         counted_drops = 0
         try:
@@ -183,7 +222,6 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             completed = True
         finally:
             self._runners.discard(runner)
-            self._metrics.in_flight.labels("SegmentStream").dec()
             self._metrics.frames_dropped.inc(runner.dropped - counted_drops)
             if not completed:
                 self._metrics.streams_cancelled.inc()

@@ -18,6 +18,10 @@ UNREACHABLE = (
     "or point the UI at it with the UI_GRPC_TARGET environment variable."
 )
 LOADING = "The server at {target} is up but the model is still loading. Try again in a few seconds."
+SHUTTING_DOWN = (
+    "The server at {target} is shutting down. Try again in a moment: another replica, or this one "
+    "restarted, will answer."
+)
 
 # What to tell the person for each kind of failure; {message} is the server's own words.
 _EXPLANATIONS: dict[type[ServiceError], str] = {
@@ -36,8 +40,8 @@ _EXPLANATIONS: dict[type[ServiceError], str] = {
 def explain(exc: ServiceError, target: str, deadline_s: float) -> str:
     """One paragraph saying what went wrong and what to check."""
     if isinstance(exc, Unavailable):
-        # UNAVAILABLE is also what a server says while a model loads; its message tells the two apart.
-        template = LOADING if "loading" in exc.message.lower() else UNREACHABLE
+        # UNAVAILABLE is also what a server says while a model loads or it drains; the reason tells them apart.
+        template = {"MODEL_LOADING": LOADING, "SHUTTING_DOWN": SHUTTING_DOWN}.get(exc.reason, UNREACHABLE)
     else:
         template = _EXPLANATIONS.get(type(exc), "The request failed ({code}): {message}")
     return template.format(target=target, deadline=deadline_s, message=exc.message, code=exc.code.name)
@@ -45,4 +49,4 @@ def explain(exc: ServiceError, target: str, deadline_s: float) -> str:
 
 def is_unreachable(exc: ServiceError) -> bool:
     """Whether the error means the connection itself is gone (so a fresh channel is worth trying)."""
-    return isinstance(exc, Unavailable) and "loading" not in exc.message.lower()
+    return isinstance(exc, Unavailable) and exc.reason != "MODEL_LOADING"

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rest_bridge import BridgeSettings, create_app
+from rest_bridge.serving import uvicorn_config
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -132,8 +133,9 @@ def sample_bytes():
 @contextmanager
 def running_bridge(settings: BridgeSettings, app: FastAPI | None = None) -> Iterator[str]:
     """Serve the bridge with uvicorn on a free loopback port in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app or create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning"))
+    # The same uvicorn settings as `python -m rest_bridge`, on a free loopback port.
+    local = settings.model_copy(update={"host": "127.0.0.1", "port": 0, "log_level": "WARNING"})
+    server = uvicorn.Server(uvicorn_config(app or create_app(settings), local))
     thread = threading.Thread(target=server.run, name="bridge", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

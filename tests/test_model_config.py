@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from server import imaging
-from server.model_config import ConfigError, load_spec
+from server.model_config import PASCAL_LABELS, ConfigError, load_spec
 from server.palette import distinct_palette, pascal_palette
 from server.tensors import InputTransform, class_ids
 
@@ -46,8 +46,7 @@ def test_pascal_labels_get_the_pascal_palette(tmp_path):
     config = config.replace('kind = "probability"', 'kind = "scores"')
     folder = tmp_path / "m"
     folder.mkdir()
-    (folder / "labels.txt").write_text("background\naeroplane\nbicycle\nbird\nboat\nbottle\nbus\ncar\ncat\nchair\ncow\ndiningtable\n"
-                      "dog\nhorse\nmotorbike\nperson\npottedplant\nsheep\nsofa\ntrain\ntvmonitor\n\nnotes after a blank\n")
+    (folder / "labels.txt").write_text("\n".join(PASCAL_LABELS) + "\n\nnotes after a blank line\n")
     spec = spec_with(tmp_path, config=config)
     assert len(spec.labels) == 21 and spec.palette == tuple(pascal_palette(21))
 

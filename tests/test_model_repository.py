@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -36,12 +37,14 @@ def selfie_folder(repository: Path, model_id: str, config: str, weights: bytes |
 
 # model id -> (how its folder differs from the working selfie model, what its reason must say)
 BROKEN = {
-    "unknown-key": (("[output]", "[output]\nthreshhold = 0.4"), "unknown-key/model.toml: unknown key `output.threshhold`"),
+    "unknown-key": (("[output]", "[output]\nthreshhold = 0.4"),
+                    "unknown-key/model.toml: unknown key `output.threshhold`"),
     "out-of-range": (("threshold = 0.5", "threshold = 1.5"),
                      "out-of-range/model.toml: `output.threshold`: Input should be less than or equal to 1"),
     "bad-toml": (("[input]", "[input"), "bad-toml/model.toml is not valid TOML"),
     "no-runtime": (('runtime = "litert"\n', ""), "no-runtime/model.toml: `runtime` is missing"),
-    "bad-runtime": (('runtime = "litert"', 'runtime = "tensorrt"'), "bad-runtime/model.toml: `runtime`: Input should be"),
+    "bad-runtime": (('runtime = "litert"', 'runtime = "tensorrt"'),
+                    "bad-runtime/model.toml: `runtime`: Input should be"),
     "missing-weights": (('file = "selfie_segmentation.tflite"', 'file = "trained.tflite"'),
                         "missing-weights/trained.tflite (weights.file) not found"),
     "escaping-path": (('file = "selfie_segmentation.tflite"', 'file = "../deeplabv3-mobilenetv2-pascal/x.tflite"'),
@@ -95,6 +98,7 @@ def test_broken_model_is_listed_with_the_file_and_field(listed, repository, mode
     assert not info.available
     assert expected in info.unavailable_reason
     assert str(repository) not in info.unavailable_reason, "a server path reached the client"
+    assert not re.search(r"(?:^|[\s'\"(])/[\w.-]+/", info.unavailable_reason), "an absolute path reached the client"
     with pytest.raises(ModelUnavailable) as error:
         client.segment(SAMPLES / "grace_hopper.bmp", model=model_id)
     assert expected in str(error.value)

@@ -28,7 +28,8 @@ def torch_server(start_server, tmp_path_factory):
     # The built-in config with a state dict of our own in the folder.
     config = (MODEL_REPOSITORY / LRASPP / "model.toml").read_text()
     (repository / LRASPP / "model.toml").unlink()
-    (repository / LRASPP / "model.toml").write_text(config.replace('name = "COCO_WITH_VOC_LABELS_V1"', 'file = "lraspp.pth"'))
+    (repository / LRASPP / "model.toml").write_text(
+        config.replace('name = "COCO_WITH_VOC_LABELS_V1"', 'file = "lraspp.pth"'))
     torch.manual_seed(0)
     model = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21)
     torch.save(model.state_dict(), repository / LRASPP / "lraspp.pth")

@@ -88,10 +88,13 @@ def test_unreachable_server_message_says_where_and_what_to_do() -> None:
     assert "make run" in text and messages.is_unreachable(exc)
 
 
-def test_loading_model_is_not_reported_as_unreachable() -> None:
-    exc = Unavailable("model x is still loading; try again shortly", grpc.StatusCode.UNAVAILABLE)
+def test_loading_model_and_shutdown_are_told_apart_by_reason() -> None:
+    # The wording of the message does not matter; the reason does.
+    exc = Unavailable("try again shortly", grpc.StatusCode.UNAVAILABLE, reason="MODEL_LOADING")
     assert "still loading" in messages.explain(exc, "h:1", 30)
     assert not messages.is_unreachable(exc)
+    exc = Unavailable("model x is still loading", grpc.StatusCode.UNAVAILABLE, reason="SHUTTING_DOWN")
+    assert "shutting down" in messages.explain(exc, "h:1", 30) and messages.is_unreachable(exc)
 
 
 @pytest.mark.parametrize(("exc", "expected"), [

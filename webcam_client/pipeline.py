@@ -178,7 +178,8 @@ def receive(results: Iterator[SegmentResult], in_flight: InFlight, stats: Stats,
             if result.ok:
                 latest.update(result)
             else:
-                log.warning("frame %d failed: %s: %s", result.frame_id, result.error.code.name, result.error.message)
+                log.warning("frame %d failed: %s %s: %s", result.frame_id, result.error.code.name, result.error.reason,
+                            result.error.message)
             if stop.is_set():
                 break
     finally:

@@ -49,6 +49,8 @@ def connect(client: SegmentationClient, settings: WebcamSettings) -> ModelInfo:
         status = client.health(timeout=settings.health_timeout)
         model = client.get_model(settings.model or None, timeout=settings.health_timeout)
     except (Unavailable, DeadlineExceeded) as exc:
+        if exc.reason == "SHUTTING_DOWN":
+            raise StartupError(f"the segmentation server at {where} is shutting down; try again shortly") from None
         raise StartupError(f"cannot reach the segmentation server at {where}: {exc.message}") from None
     except ServiceError as exc:
         raise StartupError(f"server at {where}: {exc.code.name}: {exc.message}") from None

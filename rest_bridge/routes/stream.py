@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from rest_bridge import render
 from rest_bridge.auth import websocket_token_ok
 from rest_bridge.deps import ClientDep, SettingsDep
-from rest_bridge.errors import RETRY_STATUSES, detail_for, status_for
+from rest_bridge.errors import RETRY_STATUSES, detail_for, reason_for, status_for
 from rest_bridge.schemas import DropPolicy, FrameError, StreamFrame
 from segmentation_client import SegmentResult, ServiceError
 
@@ -59,7 +59,7 @@ class _Inbox:
 
 
 def _error(exc: ServiceError) -> FrameError:
-    return FrameError(status=status_for(exc), code=exc.code.name, detail=detail_for(exc))
+    return FrameError(status=status_for(exc), code=exc.code.name, reason=reason_for(exc), detail=detail_for(exc))
 
 
 def frame_message(result: SegmentResult) -> StreamFrame:

@@ -21,17 +21,18 @@ ROLES: dict[str, tuple[str, ...]] = {
     # python -m server: every runtime, health, reflection, metrics.
     "server": (
         "torch", "torchvision", "ai-edge-litert", "onnxruntime", "grpcio", "grpcio-health-checking", "grpcio-reflection",
-        "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
+        "grpcio-status", "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
         "prometheus-client",
     ),
     # python -m rest_bridge: FastAPI on uvicorn (WebSockets, multipart forms), the gRPC client, metrics.
     "bridge": (
-        "fastapi", "uvicorn", "python-multipart", "websockets", "grpcio", "grpcio-health-checking", "protobuf",
-        "numpy", "opencv-python-headless", "pydantic", "pydantic-settings", "prometheus-client",
+        "fastapi", "uvicorn", "python-multipart", "websockets", "grpcio", "grpcio-health-checking", "grpcio-status",
+        "googleapis-common-protos", "protobuf", "numpy", "opencv-python-headless", "pydantic", "pydantic-settings", "prometheus-client",
     ),
     # streamlit run streamlit_app/app.py and the gRPC client.
     "ui": (
-        "streamlit", "grpcio", "grpcio-health-checking", "protobuf", "numpy", "pillow", "opencv-python-headless",
+        "streamlit", "grpcio", "grpcio-health-checking", "grpcio-status", "googleapis-common-protos", "protobuf",
+        "numpy", "pillow", "opencv-python-headless",
         "pydantic", "pydantic-settings",
     ),
     # Build stage only: generates the protobuf and gRPC modules.

@@ -1,6 +1,6 @@
 """The bad-input corpus of test_bad_input.py through the REST bridge, on real uvicorn and the real server.
 
-Every bad case, as a raw body and as a multipart upload, gets its HTTP status and a JSON `{"detail": ...}`;
+Every bad case, as a raw body and as a multipart upload, gets its HTTP status and an RFC 9457 problem;
 the odd but valid images are segmented at their own size; requests the bridge refuses itself (content type,
 body and header size, malformed or crowded multipart) never reach a 500; the bridge and the gRPC server
 serve afterwards. On top, a property: mutated images never get a 5xx.

@@ -221,7 +221,10 @@ def test_docs_page_and_schema_describe_the_api(http):
     assert {"X-Model", "X-Classes", "X-Timings-Total-Ms", "Server-Timing"} <= set(ok["headers"])
     for status in ("400", "404", "409", "413", "415", "422", "429", "502", "503", "504"):
         error = segment["responses"][status]
-        assert error["description"] and error["content"]["application/json"]["example"]["detail"]
+        assert list(error["content"]) == ["application/problem+json"]
+        problem = error["content"]["application/problem+json"]
+        assert error["description"] and problem["example"]["detail"] and problem["example"]["reason"]
+        assert problem["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert "Retry-After" in segment["responses"]["503"]["headers"]
     assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
     assert "404" in spec["paths"]["/v1/models/{model_id}"]["get"]["responses"]

@@ -3,6 +3,8 @@ server at its limit, a stopped server, a deadline, a server that wants a token, 
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import json
 import logging
 import socket
@@ -62,9 +64,14 @@ def limited(limited_server) -> Iterator[httpx.Client]:
 
 
 def assert_error(response: httpx.Response, status: int) -> str:
+    """An RFC 9457 problem with this status, a reason and a sentence; returns the sentence."""
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    detail = response.json()["detail"]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert set(problem) == {"type", "title", "status", "detail", "reason"}
+    assert problem["status"] == status and problem["title"] == HTTPStatus(status).phrase
+    assert problem["reason"] and problem["type"] == f"urn:segmentation:error:{problem['reason']}"
+    detail = problem["detail"]
     assert isinstance(detail, str) and detail and "Traceback" not in detail
     return detail
 
@@ -249,7 +256,8 @@ def test_an_unexpected_error_is_a_generic_500_and_logged(grpc_address, caplog):
     with caplog.at_level(logging.ERROR, logger="rest_bridge.errors"), running_bridge(BridgeSettings(), app) as url:
         response = httpx.get(f"{url}/boom", timeout=30)
     assert response.status_code == 500
-    assert response.json() == {"detail": "internal error in the REST bridge; see its log"}
+    assert assert_error(response, 500) == "internal error in the REST bridge; see its log"
+    assert response.json()["reason"] == "INTERNAL"
     assert "secret" not in response.text
     logged = [r for r in caplog.records if r.name == "rest_bridge.errors" and r.exc_info]
     assert logged and "secret internals" in str(logged[0].exc_info[1])

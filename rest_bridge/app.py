@@ -30,7 +30,7 @@ HTTP and WebSocket access to the gRPC semantic segmentation service (DeepLab, PA
   server's reasons: NO_IMAGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, IMAGE_TOO_LARGE, BAD_RAW_IMAGE,
   MODEL_NOT_FOUND, MODEL_UNAVAILABLE, MODEL_LOADING, SHUTTING_DOWN, OVERLOADED, DEADLINE_EXPIRED,
   UNAUTHENTICATED, INTERNAL (with an error id found in the server's log). The bridge's own:
-  UNSUPPORTED_MEDIA_TYPE, BODY_TOO_LARGE, HEADERS_TOO_LARGE, INVALID_PARAMETER, INVALID_REQUEST, NO_ROUTE,
+  UNSUPPORTED_MEDIA_TYPE, BODY_TOO_LARGE, BODY_TIMEOUT, HEADERS_TOO_LARGE, INVALID_PARAMETER, INVALID_REQUEST, NO_ROUTE,
   METHOD_NOT_ALLOWED, INTERNAL; and for a failure that carried no reason (a server that cannot be reached,
   say), the gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...).
 * `WS /v1/stream?model=ID&drop_policy=latest|none` (not listed below: OpenAPI has no WebSocket operations)

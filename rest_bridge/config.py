@@ -50,8 +50,9 @@ class BridgeSettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     """Origins browsers may call the bridge from, comma-separated ("*" for any); empty turns CORS off."""
     header_timeout_seconds: float = Field(10.0, gt=0)
-    """A connection must deliver a request's headers within this long of starting it (or of opening), or it
-    is closed: slow-header clients (slowloris) cannot hold connections."""
+    """A request's headers must all arrive within this long of the connection opening (or, on a kept-alive
+    connection, of the request's first byte), or the connection is closed: slow-header clients (slowloris)
+    cannot hold connections."""
     body_timeout_seconds: float = Field(30.0, gt=0)
     """Longest wait for the next piece of a request body; past it the request is answered 408 and closed."""
     keep_alive_timeout_seconds: int = Field(5, ge=1)

@@ -134,6 +134,8 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
     409: ("The model is known but cannot run: its folder or weights are wrong (gRPC FAILED_PRECONDITION, "
           "reason MODEL_UNAVAILABLE).",
           ("MODEL_UNAVAILABLE", "model my-model is unavailable: my-model/model.onnx (weights.file) not found")),
+    408: ("The request body stopped arriving: no more of it within the bridge's body timeout. The connection "
+          "is closed.", ("BODY_TIMEOUT", "no more of the request body arrived within 30 s")),
     413: ("The request body is over the configured upload limit; checked before the body is read.",
           ("BODY_TOO_LARGE", "request body is over the limit of 16777216 bytes")),
     415: ("The body is neither multipart/form-data nor image/jpeg, image/png, image/bmp or image/webp.",

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def timed_protocol(header_timeout: float) -> type[HttpToolsProtocol]:
     """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are not all in within
-    `header_timeout` seconds of its first byte (or of the connection opening)."""
+    `header_timeout` seconds of the connection opening (its first request) or of the request's first byte
+    (later requests on a kept-alive connection)."""
 
     class TimedHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None

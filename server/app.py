@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -44,19 +44,26 @@ class Service:
     metrics_port: int | None = None
     _loader: asyncio.Task | None = None
     _metrics_httpd: object | None = None
-
     _poller: asyncio.Task | None = None
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _serving: bool = False
 
     async def _load(self, model_id: str):
         loop = asyncio.get_running_loop()
         model = await loop.run_in_executor(None, self.registry.load, model_id)
-        self.metrics.model_state.labels(model_id).state(model.state.value)
+        if model is not None:
+            self.metrics.model_state.labels(model_id).state(model.state.value)
         return model
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+        self._serving = serving
 
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._set_health(False)
         for model in self.registry.models():
             self.metrics.model_state.labels(model.id).state(model.state.value)
         if self.settings.metrics_port is not None:
@@ -67,8 +74,7 @@ class Service:
         default = await self._load(self.registry.default_id)
         if default.state is not State.READY:
             raise DefaultModelUnavailable(f"default model {default.id} is unavailable: {default.reason}")
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(True)
         self._loader = asyncio.create_task(self._load_all(
             [m.id for m in self.registry.models() if m.state is State.LOADING]))
         if self.settings.repository_poll_seconds:
@@ -79,19 +85,36 @@ class Service:
 
     async def _load_all(self, ids: list[str]) -> None:
         for model_id in ids:
-            await self._load(model_id)
+            try:
+                await self._load(model_id)
+            except Exception:  # noqa: BLE001 - one model's failure must not keep the others from loading
+                log.exception("loading model %s failed", model_id)
 
     async def reload(self) -> None:
-        """Re-read the repositories: load added and changed models, drop removed ones. Health stays SERVING."""
-        loop = asyncio.get_running_loop()
-        changes = await loop.run_in_executor(None, self.registry.rescan)
-        for model_id in changes.removed:
-            self.metrics.model_state.remove(model_id)
-        previous = self._loader
-        if previous is not None and not previous.done():
-            await previous  # one load at a time keeps the cores for the models that serve
-        self._loader = asyncio.create_task(self._load_all(changes.to_load))
-        await asyncio.shield(self._loader)
+        """Re-read the repositories: load added and changed models, drop removed ones.
+
+        Health stays SERVING while the default model can serve (a changed default serves its old version
+        while the new one loads); it turns NOT_SERVING when the default is removed or its new version
+        fails, and SERVING again once it is back. One reload at a time, in the order asked for.
+        """
+        async with self._reloading:
+            loop = asyncio.get_running_loop()
+            changes = await loop.run_in_executor(None, self.registry.rescan)
+            for model_id in changes.removed:
+                self.metrics.model_state.remove(model_id)
+            previous = self._loader
+            if previous is not None and not previous.done():
+                # One load at a time keeps the cores for the models that serve.
+                await asyncio.wait([previous])
+            self._loader = asyncio.create_task(self._load_all(changes.to_load))
+            await asyncio.wait([self._loader])
+            if not self.servicer.draining:
+                default_ready = any(m.id == self.registry.default_id and m.loaded is not None
+                                    for m in self.registry.models())
+                if default_ready != self._serving:
+                    log.warning("default model %s %s", self.registry.default_id,
+                                "is back: SERVING" if default_ready else "cannot serve: NOT_SERVING")
+                    await self._set_health(default_ready)
 
     async def _poll(self, seconds: float) -> None:
         while True:

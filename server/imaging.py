@@ -115,7 +115,9 @@ def _from_encoded(data: bytes, max_pixels: int, target: tuple[int, int] | None, 
     try:
         orientation = img.getexif().get(_ORIENTATION_TAG, 1)
         if target and img.format == "JPEG":
-            _draft(img, width, height, target, stretch)
+            # The model's sides are those of the picture once turned upright.
+            turned = orientation in (5, 6, 7, 8)
+            _draft(img, width, height, (target[1], target[0]) if turned else target, stretch)
         img.load()
         if orientation != 1:
             img = ImageOps.exif_transpose(img)

@@ -67,6 +67,8 @@ class LoadedModel:
 
     def retire(self) -> None:
         with self._lock:
+            if self._retired:
+                return
             self._retired = True
             close = self._users == 0
         if close:
@@ -87,7 +89,7 @@ def resources_for(spec: ModelSpec, settings: ServerSettings) -> Resources:
                      settings.download)
 
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/'\":]+/)+([^\s/'\":]+)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\":]+/)+([^\s/'\":]+)")
 
 
 def _short(exc: BaseException, folder: Path) -> str:
@@ -178,3 +180,14 @@ def _warm_up(spec: ModelSpec, backend: Backend, weights: str, folder: Path) -> N
                         "(use 'scores' or 'probability')", spec)
     if out.kind != "class_ids" and not np.issubdtype(output.dtype, np.floating):
         raise LoadError(f"{weights}: output is {output.dtype}; output.kind = {out.kind!r} needs floats", spec)
+    if spec.config.serving.max_batch_size > 1:
+        # Batching sends several images in one call: the file must take them (a traced or exported model
+        # may have its batch axis fixed at 1 without saying so).
+        try:
+            batched = backend.run(np.zeros(spec.input_shape(2), dtype))
+        except Exception as exc:  # noqa: BLE001
+            raise LoadError(f"{weights}: serving.max_batch_size is {spec.config.serving.max_batch_size}, but a "
+                            f"batch of 2 fails: {_short(exc, folder)}", spec) from None
+        if batched.shape[0] != 2:
+            raise LoadError(f"{weights}: serving.max_batch_size is {spec.config.serving.max_batch_size}, but a "
+                            f"batch of 2 gives output {list(batched.shape)}", spec)

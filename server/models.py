@@ -68,6 +68,8 @@ class ModelRegistry:
     def __init__(self, settings: ServerSettings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
+        self._closed = False
+        self._rescanning = threading.Lock()
         self._models: dict[str, Model] = {}
         found = self._scan()
         if settings.models:
@@ -127,12 +129,15 @@ class ModelRegistry:
             raise ModelLoading(f"model {model_id} is still loading; try again shortly")
         raise ModelUnavailable(f"model {model_id} is unavailable: {model.reason}")
 
-    def load(self, model_id: str) -> Model:
-        """Load the folder's current contents (blocking); on failure mark the model unavailable with the reason."""
+    def load(self, model_id: str) -> Model | None:
+        """Load the folder's current contents (blocking); on failure mark the model unavailable with the reason.
+
+        None when the model left the repositories before its turn came.
+        """
         with self._lock:
             model = self._models.get(model_id)
-            if model is None:
-                raise KeyError(model_id)
+            if model is None or self._closed:
+                return None
             folder, fingerprint = model.folder, model.fingerprint
         try:
             loaded, error = load_model(folder, self._settings), None
@@ -140,8 +145,8 @@ class ModelRegistry:
             loaded, error = None, exc
         with self._lock:
             current = self._models.get(model_id)
-            if current is not model or current.fingerprint != fingerprint:
-                # Removed or changed again while loading: the newer scan's load decides.
+            if self._closed or current is not model or current.fingerprint != fingerprint:
+                # Shut down, or removed or changed again while loading: the newer scan's load decides.
                 if loaded is not None:
                     loaded.retire()
                 return model
@@ -166,6 +171,10 @@ class ModelRegistry:
         Removed models leave the listing at once (their calls in flight finish); the caller loads
         `to_load`, during which changed models keep serving their old version.
         """
+        with self._rescanning:  # one rescan at a time, so an older scan never lands after a newer one
+            return self._rescan()
+
+    def _rescan(self) -> Changes:
         found = self._scan()
         changes = Changes()
         retired: list[LoadedModel] = []
@@ -193,8 +202,9 @@ class ModelRegistry:
         return changes
 
     def close(self) -> None:
-        """Retire every loaded model: each closes once its calls in flight are done."""
+        """Retire every loaded model: each closes once its calls in flight are done; nothing loads after this."""
         with self._lock:
+            self._closed = True
             loaded = [m.loaded for m in self._models.values() if m.loaded is not None]
         for version in loaded:
             version.retire()

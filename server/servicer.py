@@ -241,11 +241,13 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
 
 def _model_info(model: Model, is_default: bool) -> pb.ModelInfo:
     """What a client may know of a model; a model whose config is unreadable shows its id and reason only."""
+    # One read of each field: a load in a worker thread may replace them meanwhile.
+    loaded, state, reason = model.loaded, model.state, model.reason
     info = pb.ModelInfo(
-        id=model.id, available=model.loaded is not None, is_default=is_default,
-        unavailable_reason={State.LOADING: "loading", State.UNAVAILABLE: model.reason}.get(model.state, ""),
+        id=model.id, available=loaded is not None, is_default=is_default,
+        unavailable_reason="" if loaded is not None else {State.LOADING: "loading"}.get(state, reason),
     )
-    spec = model.loaded.spec if model.loaded is not None else model.spec
+    spec = loaded.spec if loaded is not None else model.spec
     if spec is not None:
         config = spec.config
         info.runtime, info.description = config.runtime, config.description
@@ -253,6 +255,6 @@ def _model_info(model: Model, is_default: bool) -> pb.ModelInfo:
         info.input_width, info.input_height = config.input.width, config.input.height
         info.labels.extend(spec.labels)
         info.palette.extend(pb.Color(r=r, g=g, b=b) for r, g, b in spec.palette)
-    if model.loaded is not None:
-        info.device = model.loaded.backend.device
+    if loaded is not None:
+        info.device = loaded.backend.device
     return info

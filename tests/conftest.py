@@ -173,3 +173,16 @@ def wait_until_loaded(client, timeout: float = 120.0) -> dict:
         if time.monotonic() > deadline:
             raise TimeoutError(f"models still loading: {[i for i, m in models.items() if not m.available]}")
         time.sleep(0.1)
+
+
+def wait_for_streams(server: ServerProcess, count: int, timeout: float = 30.0) -> None:
+    """Wait until the server counts `count` SegmentStream calls in flight (its metrics say so)."""
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(r'^segmentation_requests_in_flight\{method="SegmentStream"\} (\S+)$', re.M)
+    while True:
+        match = pattern.search(httpx.get(server.metrics_url, timeout=5).text)
+        if match and float(match.group(1)) == count:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server did not count {count} streams in flight")
+        time.sleep(0.05)

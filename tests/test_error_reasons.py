@@ -28,7 +28,7 @@ from segmentation_client import SegmentationClient, ServiceError
 from segmentation_client._exceptions import error_info, from_rpc_error
 from server.app import create_service
 from server.config import ServerSettings
-from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge, wait_until_loaded
+from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge, wait_for_streams, wait_until_loaded
 from tests.model_folders import link_model
 from tests.test_bad_input import png_bomb
 
@@ -208,7 +208,7 @@ def test_streams_count_from_the_moment_they_are_accepted(server, client):
         stub = pb_grpc.SegmenterStub(channel)
         idle = [stub.SegmentStream(blocking_requests(release), timeout=60) for _ in range(2)]
         try:
-            time.sleep(0.5)  # both accepted, neither has sent a frame
+            wait_for_streams(server, 2)  # both accepted, neither has sent a frame
             with pytest.raises(ServiceError) as refused:
                 list(client.stream(iter([GREY]), FRAGILE))
             assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED")

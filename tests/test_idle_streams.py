@@ -15,17 +15,17 @@ import pytest
 
 from protos import segmentation_pb2_grpc as pb_grpc
 from segmentation_client import SegmentationClient, Unavailable
-from tests.conftest import DEFAULT_MODEL, SAMPLES
+from tests.conftest import DEFAULT_MODEL, SAMPLES, wait_for_streams
 
 FRAME = SAMPLES / "traffic_frames" / "0001.bmp"
 PING_SECONDS = 1.0  # the client's keepalive in these tests: short, but not under a second
 IDLE_SECONDS = 5 * PING_SECONDS
 
 
-def paused_camera():
+def paused_camera(idle: float = IDLE_SECONDS):
     """One frame, a pause of many keepalive intervals, another frame."""
     yield FRAME
-    time.sleep(IDLE_SECONDS)
+    time.sleep(idle)
     yield FRAME
 
 
@@ -42,7 +42,8 @@ def test_pinging_more_often_than_the_server_permits_loses_the_stream(start_serve
     server = start_server("--models", DEFAULT_MODEL, "--keepalive-min-ping-interval-seconds", "60")
     with SegmentationClient(server.address, keepalive_seconds=PING_SECONDS) as client:
         with pytest.raises(Unavailable) as error:
-            list(client.stream(paused_camera(), drop_policy="none"))
+            # A long pause, so the failure (about 3 pings in) comes well before the second frame.
+            list(client.stream(paused_camera(30), drop_policy="none"))
     server.stop()
     assert "ping" in error.value.message.lower() or "GOAWAY" in error.value.message
 
@@ -59,7 +60,7 @@ def test_shutdown_ends_streams_that_have_not_sent_a_frame_and_closes_the_models(
     with grpc.insecure_channel(server.address) as channel:
         stub = pb_grpc.SegmenterStub(channel)
         calls = [stub.SegmentStream(nothing(), timeout=60) for _ in range(2)]
-        time.sleep(0.5)
+        wait_for_streams(server, 2)
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         for call in calls:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -199,7 +200,9 @@ def test_a_broken_change_makes_the_model_unavailable_with_the_reason(start_serve
     server = start_server("--model-repository", str(repository), "--repository-poll-seconds", "0.2")
     with SegmentationClient(server.address) as client:
         wait_until_loaded(client)
-        (repository / "mine" / "model.toml").write_text(SELFIE_CONFIG.replace("width = 256", "width = 0"))
+        # Written aside and renamed into place, as the docs advise, so the poll never sees half a file.
+        (repository / "mine" / "model.toml.new").write_text(SELFIE_CONFIG.replace("width = 256", "width = 0"))
+        os.replace(repository / "mine" / "model.toml.new", repository / "mine" / "model.toml")
         deadline = time.monotonic() + 30
         while client.get_model("mine").available:
             assert time.monotonic() < deadline, "the poll did not see the change"
@@ -210,3 +213,25 @@ def test_a_broken_change_makes_the_model_unavailable_with_the_reason(start_serve
             client.segment(SAMPLES / "grace_hopper.bmp", model="mine")
         assert "cat" in client.segment(SAMPLES / "cat_720p.jpg").labels
     server.stop()
+
+
+def test_health_follows_the_default_model_across_reloads(start_server, tmp_path):
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    link_model(repository, DEFAULT_MODEL)
+    server = start_server("--model-repository", str(repository))
+
+    def health_after_sighup(expected: str) -> None:
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while client.health() != expected:
+            assert time.monotonic() < deadline, f"health did not become {expected}"
+            time.sleep(0.05)
+
+    with SegmentationClient(server.address) as client:
+        shutil.move(repository / DEFAULT_MODEL, tmp_path / "aside")
+        health_after_sighup("NOT_SERVING")
+        shutil.move(tmp_path / "aside", repository / DEFAULT_MODEL)
+        health_after_sighup("SERVING")
+        assert "cat" in client.segment(SAMPLES / "cat_720p.jpg").labels
+    assert server.stop() == 0

@@ -63,7 +63,7 @@ ImageFormatQuery = Annotated[ImageFormat, Query(description="Encoding of the `ov
     "/v1/segment",
     summary="Segment one image",
     response_class=Response,
-    responses={200: _OK, **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 431, 502, 503, 504)},
+    responses={200: _OK, **error_responses(400, 401, 404, 408, 409, 413, 415, 422, 429, 431, 502, 503, 504)},
     openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def segment(

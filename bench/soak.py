@@ -72,8 +72,13 @@ async def soak(seconds: float, address: str, pid: int, idle: float) -> tuple[flo
     errors: list[str] = []
     proc = psutil.Process(pid)
     async with AsyncSegmentationClient(address, timeout=60) as client:
+        # Warm up with every kind of call the soak makes, so that their first allocations (gRPC's
+        # buffers for concurrent streams, the model's arenas) are not counted as growth.
         warm = time.monotonic() + min(30.0, seconds / 10)
-        await unary(client, image, warm, counts, errors)
+        await asyncio.gather(unary(client, image, warm, counts, errors), unary(client, image, warm, counts, errors),
+                             streams(client, frame, warm, counts, errors),
+                             idle_stream(client, frame, warm, 1.0, counts, errors))
+        counts.update(dict.fromkeys(counts, 0))
         start_rss = proc.memory_info().rss
         end = time.monotonic() + seconds
         await asyncio.gather(unary(client, image, end, counts, errors), unary(client, image, end, counts, errors),

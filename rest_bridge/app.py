@@ -21,7 +21,7 @@ from segmentation_client import AsyncSegmentationClient
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-HTTP and WebSocket access to the gRPC semantic segmentation service (DeepLab, PASCAL VOC classes).
+HTTP and WebSocket access to the gRPC semantic segmentation service and the models of its repository.
 
 * `POST /v1/segment` takes one image (multipart field `file`, or the raw body with an image content type)
   and answers with a class-id PNG, a coloured PNG, an overlay or JSON.

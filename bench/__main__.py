@@ -73,19 +73,19 @@ class Bench:
         loop = asyncio.get_running_loop()
         concurrency = settings.workers * 2  # keeps every worker busy
         with ThreadPoolExecutor(settings.workers) as pool:
-            infer = lambda: loop.run_in_executor(pool, backend.run, tensor)  # noqa: E731
-            run = lambda: loop.run_in_executor(pool, pipeline.run, "", EncodedImage(self.image))  # noqa: E731
+            infer = lambda: loop.run_in_executor(pool, backend.run, tensor)
+            run = lambda: loop.run_in_executor(pool, pipeline.run, "", EncodedImage(self.image))
             await self.repeat("1. model only (preprocessed input)", self.closed(infer, concurrency), [],
                               workers=settings.workers, threads=settings.threads)
             await self.repeat("2. in-process pipeline", self.closed(run, concurrency), [],
                               workers=settings.workers, threads=settings.threads)
-            frame = lambda: loop.run_in_executor(pool, pipeline.run, "", EncodedImage(self.frame))  # noqa: E731
+            frame = lambda: loop.run_in_executor(pool, pipeline.run, "", EncodedImage(self.frame))
             await self.repeat("2. in-process pipeline, one 640x480 frame at a time", self.closed(frame, 1), [])
 
     async def grpc(self) -> None:
         with services.grpc_server("--models", "deeplabv3-mobilenetv2-pascal") as (proc, address):
             async with AsyncSegmentationClient(address, timeout=60) as client:
-                call = lambda: client.segment(self.image)  # noqa: E731
+                call = lambda: client.segment(self.image)
                 for concurrency in (1, 2, 4, 8):
                     await self.repeat(f"3. gRPC Segment, concurrency {concurrency}",
                                       self.closed(call, concurrency), [proc.pid])
@@ -141,7 +141,7 @@ class Bench:
                 async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                     path = "/segment" if which == "original" else "/predict"
 
-                    async def call():
+                    async def call(path: str = path):
                         files = {"file": ("cat.jpg", self.image, "image/jpeg")}
                         (await http.post(path, files=files)).raise_for_status()
                     for concurrency in (1, 4):

@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from typing import Self
 
 import numpy as np
 import psutil
@@ -52,7 +53,7 @@ class CpuMeter:
         mine = self._self.cpu_times()
         return served, mine.user + mine.system
 
-    def __enter__(self) -> CpuMeter:
+    def __enter__(self) -> Self:
         self._start = (time.perf_counter(), *self._times())
         return self
 

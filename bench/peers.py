@@ -10,6 +10,7 @@ import argparse
 import os
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -49,7 +50,7 @@ def original_app():
     lock = threading.Lock()  # one interpreter, so one request at a time
 
     @app.post("/segment")
-    def segment(file: UploadFile = File(...)) -> Response:
+    def segment(file: Annotated[UploadFile, File()]) -> Response:
         data = file.file.read()
         with lock:
             png = segmenter(data)

@@ -131,18 +131,18 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
           ("UNAUTHENTICATED", "missing or wrong bearer token in the Authorization header")),
     404: ("Unknown model id (reason MODEL_NOT_FOUND).",
           ("MODEL_NOT_FOUND", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal")),
-    409: ("The model is known but cannot run: its folder or weights are wrong (gRPC FAILED_PRECONDITION, "
-          "reason MODEL_UNAVAILABLE).",
+    409: (("The model is known but cannot run: its folder or weights are wrong (gRPC FAILED_PRECONDITION, "
+          "reason MODEL_UNAVAILABLE)."),
           ("MODEL_UNAVAILABLE", "model my-model is unavailable: my-model/model.onnx (weights.file) not found")),
-    408: ("The request body stopped arriving: no more of it within the bridge's body timeout. The connection "
-          "is closed.", ("BODY_TIMEOUT", "no more of the request body arrived within 30 s")),
+    408: (("The request body stopped arriving: no more of it within the bridge's body timeout. The connection "
+          "is closed."), ("BODY_TIMEOUT", "no more of the request body arrived within 30 s")),
     413: ("The request body is over the configured upload limit; checked before the body is read.",
           ("BODY_TOO_LARGE", "request body is over the limit of 16777216 bytes")),
     415: ("The body is neither multipart/form-data nor image/jpeg, image/png, image/bmp or image/webp.",
-          ("UNSUPPORTED_MEDIA_TYPE", "unsupported content type 'text/plain'; send multipart/form-data with a "
-           "field 'file', or the raw image as image/jpeg, image/png, image/bmp, image/webp")),
-    422: ("The image cannot be decoded (CORRUPT_IMAGE, UNSUPPORTED_FORMAT), is missing (NO_IMAGE) or too large "
-          "in pixels (IMAGE_TOO_LARGE), or a parameter is invalid (INVALID_PARAMETER).",
+          ("UNSUPPORTED_MEDIA_TYPE", ("unsupported content type 'text/plain'; send multipart/form-data with a "
+           "field 'file', or the raw image as image/jpeg, image/png, image/bmp, image/webp"))),
+    422: (("The image cannot be decoded (CORRUPT_IMAGE, UNSUPPORTED_FORMAT), is missing (NO_IMAGE) or too large "
+          "in pixels (IMAGE_TOO_LARGE), or a parameter is invalid (INVALID_PARAMETER)."),
           ("UNSUPPORTED_FORMAT", "not a JPEG, PNG, BMP or WebP image (starts with b'hello')")),
     429: (("The gRPC server is at a limit: concurrent calls or streams (OVERLOADED), or the size of a message "
            "(RESOURCE_EXHAUSTED); retry after Retry-After seconds."),
@@ -155,8 +155,8 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
     503: (("The gRPC server is unreachable (UNAVAILABLE), shutting down (SHUTTING_DOWN), or the model is still "
            "loading (MODEL_LOADING); retry after Retry-After seconds."),
           ("MODEL_LOADING", "model selfie-segmentation is still loading; try again shortly")),
-    504: ("The gRPC call took longer than the bridge's deadline (DEADLINE_EXCEEDED), or waited past it in the "
-          "server's queue (DEADLINE_EXPIRED).", ("DEADLINE_EXCEEDED", "Deadline Exceeded")),
+    504: (("The gRPC call took longer than the bridge's deadline (DEADLINE_EXCEEDED), or waited past it in the "
+          "server's queue (DEADLINE_EXPIRED)."), ("DEADLINE_EXCEEDED", "Deadline Exceeded")),
 }
 
 

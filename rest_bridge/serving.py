@@ -40,8 +40,8 @@ def timed_protocol(header_timeout: float) -> type[HttpToolsProtocol]:
 
         def _headers_too_slow(self) -> None:
             self._header_timer = None
-            log.info("closing a connection from %s: no complete request headers within %.0f s",
-                     "%s:%d" % self.client if self.client else "?", header_timeout)
+            peer = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
+            log.info("closing a connection from %s: no complete request headers within %.0f s", peer, header_timeout)
             self.transport.close()
 
         def connection_made(self, transport) -> None:  # type: ignore[override]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Self
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -29,7 +30,7 @@ class AsyncSegmentationClient(ClientBase):
 
     _grpc = grpc.aio
 
-    async def __aenter__(self) -> AsyncSegmentationClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info) -> None:

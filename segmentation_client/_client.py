@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Self
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -27,7 +28,7 @@ class SegmentationClient(ClientBase):
     `client_cert`/`client_key` for mutual TLS.
     """
 
-    def __enter__(self) -> SegmentationClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

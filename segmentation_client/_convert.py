@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import cv2
 import grpc
@@ -15,7 +15,7 @@ from protos import segmentation_pb2 as pb
 from segmentation_client._exceptions import InvalidInput, code_from_value, error_for
 from segmentation_client._results import ClassArea, ModelInfo, SegmentResult, Timings
 
-ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, Any]  # Any: a PIL image
+ImageInput = bytes | bytearray | memoryview | str | os.PathLike | np.ndarray | Any  # Any: a PIL image
 _ENCODINGS = {"png": pb.MASK_ENCODING_PNG, "raw": pb.MASK_ENCODING_RAW}
 _POLICIES = {"latest": pb.DROP_POLICY_LATEST, "none": pb.DROP_POLICY_NONE}
 
@@ -47,7 +47,7 @@ def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | 
         image = image[:, :, :3]
     if max_raw_bytes is not None and image.nbytes > max_raw_bytes:
         rgb_or_bgr = image if bgr else image[:, :, ::-1]
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb_or_bgr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        _, buf = cv2.imencode(".png", np.ascontiguousarray(rgb_or_bgr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         return pb.Image(encoded=buf.tobytes())
     height, width = image.shape[:2]
     fmt = pb.PIXEL_FORMAT_BGR8 if bgr else pb.PIXEL_FORMAT_RGB8

@@ -87,7 +87,7 @@ class Service:
         for model_id in ids:
             try:
                 await self._load(model_id)
-            except Exception:  # noqa: BLE001 - one model's failure must not keep the others from loading
+            except Exception:  # one model's failure must not keep the others from loading
                 log.exception("loading model %s failed", model_id)
 
     async def reload(self) -> None:
@@ -121,7 +121,7 @@ class Service:
             await asyncio.sleep(seconds)
             try:
                 await self.reload()
-            except Exception:  # noqa: BLE001 - a failed scan is retried at the next poll
+            except Exception:  # a failed scan is retried at the next poll
                 log.exception("re-reading the model repositories failed")
 
     async def stop(self, grace: float | None = None) -> None:

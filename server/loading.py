@@ -77,7 +77,7 @@ class LoadedModel:
     def _close(self) -> None:
         try:
             self.backend.close()
-        except Exception:  # noqa: BLE001 - a failed close must not take the server down
+        except Exception:  # a failed close must not take the server down
             log.exception("closing model %s failed", self.spec.id)
         log.info("model %s: version closed", self.spec.id)
 

@@ -16,11 +16,11 @@ import grpc
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from server.errors import InvalidImage, Overloaded, SegmentationError, ShuttingDown, status_code
-from server.status import abort, abort_with, internal
 from server.imaging import EncodedImage, RawPixels
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry, State
 from server.pipeline import Pipeline, Segmentation
+from server.status import abort, abort_with, internal
 from server.streaming import DropPolicy, Frame, StreamRunner
 
 log = logging.getLogger(__name__)

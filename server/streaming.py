@@ -98,7 +98,7 @@ class StreamRunner(Generic[T, R]):
         except asyncio.CancelledError:
             await self.buffer.close()
             raise
-        except BaseException as exc:  # the client's stream broke: end ours with its error
+        except BaseException as exc:  # noqa: BLE001 - the client's stream broke: end ours with its error
             await self.buffer.close(exc)
             return
         await self.buffer.close()

@@ -15,8 +15,8 @@ from streamlit_app import state
 from streamlit_app.config import UISettings
 from streamlit_app.errors import show_service_error
 from streamlit_app.imaging import (
-    IMAGE_TYPES,
     BLUR,
+    IMAGE_TYPES,
     MASK,
     OVERLAY,
     Display,

@@ -178,7 +178,7 @@ def wait_until_loaded(client, timeout: float = 120.0) -> dict:
 def wait_for_streams(server: ServerProcess, count: int, timeout: float = 30.0) -> None:
     """Wait until the server counts `count` SegmentStream calls in flight (its metrics say so)."""
     deadline = time.monotonic() + timeout
-    pattern = re.compile(r'^segmentation_requests_in_flight\{method="SegmentStream"\} (\S+)$', re.M)
+    pattern = re.compile(r'^segmentation_requests_in_flight\{method="SegmentStream"\} (\S+)$', re.MULTILINE)
     while True:
         match = pattern.search(httpx.get(server.metrics_url, timeout=5).text)
         if match and float(match.group(1)) == count:

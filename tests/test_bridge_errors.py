@@ -3,13 +3,12 @@ server at its limit, a stopped server, a deadline, a server that wants a token, 
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 import json
 import logging
 import socket
 import time
 from collections.abc import Iterator
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import cv2

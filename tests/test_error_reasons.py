@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import warnings
 
 import cv2
@@ -94,10 +93,9 @@ def server(start_server, tmp_path_factory):
                           "--max-streams", "2")
     # Models load one after another after SERVING: the fragile one waits behind the slow one. (A raw stub:
     # the client library retries UNAVAILABLE, which would wait the loading out.)
-    with grpc.insecure_channel(server.address) as channel:
-        with pytest.raises(grpc.RpcError) as loading:
-            pb_grpc.SegmenterStub(channel).Segment(
-                pb.SegmentRequest(model=FRAGILE, image=pb.Image(encoded=png(GREY))), timeout=30)
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as loading:
+        pb_grpc.SegmenterStub(channel).Segment(
+            pb.SegmentRequest(model=FRAGILE, image=pb.Image(encoded=png(GREY))), timeout=30)
     server.loading_error = from_rpc_error(loading.value)
     with SegmentationClient(server.address) as client:
         wait_until_loaded(client)
@@ -138,10 +136,9 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_reason_reaches_grpc_the_client_library_and_rest(server, client, http, case):
     model, data, code, reason, status = CASES[case]
-    with grpc.insecure_channel(server.address) as channel:
-        with pytest.raises(grpc.RpcError) as raw:
-            pb_grpc.SegmenterStub(channel).Segment(pb.SegmentRequest(model=model, image=pb.Image(encoded=data)),
-                                                   timeout=30)
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as raw:
+        pb_grpc.SegmenterStub(channel).Segment(pb.SegmentRequest(model=model, image=pb.Image(encoded=data)),
+                                               timeout=30)
     assert raw.value.code() == code
     assert error_info(raw.value.trailing_metadata())[0] == reason  # google.rpc.ErrorInfo in the status details
 
@@ -216,7 +213,7 @@ def test_streams_count_from_the_moment_they_are_accepted(server, client):
             release.set()
         for call in idle:
             assert list(call) == [] and call.code() == grpc.StatusCode.OK
-    assert list(client.stream(iter([GREY]), FRAGILE))[0].ok  # the slots are free again
+    assert next(iter(client.stream(iter([GREY]), FRAGILE))).ok  # the slots are free again
 
 
 def test_request_iterator_errors_reach_the_caller_as_themselves(client):

@@ -40,10 +40,10 @@ def test_an_idle_stream_is_kept_open(start_server):
 def test_pinging_more_often_than_the_server_permits_loses_the_stream(start_server):
     # The failure the settings above prevent: the server's permitted interval above the client's keepalive.
     server = start_server("--models", DEFAULT_MODEL, "--keepalive-min-ping-interval-seconds", "60")
-    with SegmentationClient(server.address, keepalive_seconds=PING_SECONDS) as client:
-        with pytest.raises(Unavailable) as error:
-            # A long pause, so the failure (about 3 pings in) comes well before the second frame.
-            list(client.stream(paused_camera(30), drop_policy="none"))
+    with (SegmentationClient(server.address, keepalive_seconds=PING_SECONDS) as client,
+          pytest.raises(Unavailable) as error):
+        # A long pause, so the failure (about 3 pings in) comes well before the second frame.
+        list(client.stream(paused_camera(30), drop_policy="none"))
     server.stop()
     assert "ping" in error.value.message.lower() or "GOAWAY" in error.value.message
 

@@ -31,13 +31,13 @@ def test_counters_move(grpc_server):
             pass
         list(client.stream([SAMPLES / "traffic_frames/0001.bmp"] * 3, drop_policy="none"))
     after = scrape(grpc_server.metrics_url)
-    ok = ("segmentation_requests_total", dict(method="Segment", code="OK"))
-    bad = ("segmentation_requests_total", dict(method="Segment", code="INVALID_ARGUMENT"))
-    frames = ("segmentation_requests_total", dict(method="SegmentStream", code="OK"))
+    ok = ("segmentation_requests_total", {"method": "Segment", "code": "OK"})
+    bad = ("segmentation_requests_total", {"method": "Segment", "code": "INVALID_ARGUMENT"})
+    frames = ("segmentation_requests_total", {"method": "SegmentStream", "code": "OK"})
     assert value(after, ok[0], **ok[1]) - value(before, ok[0], **ok[1]) == 1
     assert value(after, bad[0], **bad[1]) - value(before, bad[0], **bad[1]) == 1
     assert value(after, frames[0], **frames[1]) - value(before, frames[0], **frames[1]) == 3
-    count = ("segmentation_stage_seconds_count", dict(model=DEFAULT_MODEL, stage="inference"))
+    count = ("segmentation_stage_seconds_count", {"model": DEFAULT_MODEL, "stage": "inference"})
     assert value(after, *count[:1], **count[1]) - value(before, *count[:1], **count[1]) == 4
     assert value(after, "segmentation_model_state", model=DEFAULT_MODEL, segmentation_model_state="ready") == 1
     assert ("segmentation_requests_in_flight", (("method", "Segment"),)) in after

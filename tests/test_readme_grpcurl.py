@@ -17,7 +17,7 @@ SECTION = "### From any gRPC tool"
 def grpcurl_block() -> str:
     text = (REPO / "README.md").read_text()
     start = text.index(SECTION)
-    return re.search(r"```bash\n(.*?)```", text[start:], flags=re.S).group(1)
+    return re.search(r"```bash\n(.*?)```", text[start:], flags=re.DOTALL).group(1)
 
 
 def test_grpcurl_examples_as_written(tmp_path):
@@ -30,7 +30,7 @@ def test_grpcurl_examples_as_written(tmp_path):
         # grpcurl lives in the project's environment (tests extra), as the README says.
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, check=False)
     finally:
         assert server.stop() == 0
     # head -c closes the pipe early; grpcurl may then complain about the broken pipe, which is expected.

@@ -22,7 +22,7 @@ def readme_blocks() -> list[tuple[str, str]]:
     text = (REPO / "README.md").read_text()
     start = text.index(SECTION)
     section = text[start : text.index("\n## ", start + len(SECTION))]
-    return re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```(\w+)\n(.*?)```", section, flags=re.DOTALL)
 
 
 def scratch_checkout(root: Path) -> Path:
@@ -37,7 +37,7 @@ def scratch_checkout(root: Path) -> Path:
 def run(language: str, code: str, cwd: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-c", code] if language == "python" else ["bash", "-euo", "pipefail", "-c", code]
     # The scratch checkout has no sources: the project's editable install (make setup) finds them.
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, f"{language} block failed:\n{code}\n{done.stdout}\n{done.stderr}"
     return done
 

@@ -74,7 +74,7 @@ def test_mutual_tls(start_server, certs):
     with SegmentationClient(server.address, root_certificates=certs / "ca.pem", client_cert=certs / "client.pem",
                             client_key=certs / "client.key", timeout=30) as client:
         assert "cat" in client.segment(CAT).labels
-    with SegmentationClient(server.address, root_certificates=certs / "ca.pem", timeout=3) as no_cert:
-        with pytest.raises(Unavailable):
-            no_cert.health()
+    with (SegmentationClient(server.address, root_certificates=certs / "ca.pem", timeout=3) as no_cert,
+          pytest.raises(Unavailable)):
+        no_cert.health()
     server.stop()

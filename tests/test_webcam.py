@@ -57,7 +57,7 @@ def count_frames(path: Path) -> int:
 
 def single_frame_ms(address: str, model: str, calls: int = 4) -> list[float]:
     """Round trips of unary Segment calls with a JPEG traffic frame, after a warm-up call."""
-    ok, jpeg = cv2.imencode(".jpg", traffic_frames()[0], [cv2.IMWRITE_JPEG_QUALITY, 80])
+    _, jpeg = cv2.imencode(".jpg", traffic_frames()[0], [cv2.IMWRITE_JPEG_QUALITY, 80])
     times = []
     with SegmentationClient(address) as client:
         client.segment(jpeg.tobytes(), model)
@@ -176,7 +176,7 @@ def free_port() -> int:
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "webcam_client", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def test_cli_headless_output_as_written(grpc_address, traffic_video, tmp_path):
@@ -191,8 +191,8 @@ def test_cli_headless_output_as_written(grpc_address, traffic_video, tmp_path):
 def test_cli_missing_source_is_one_line(grpc_address):
     result = run_cli("--source", "/nonexistent.mp4", "--target", grpc_address, "--headless")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["webcam_client: error: cannot open video source "
-                                                  "'/nonexistent.mp4': no such file"]
+    assert result.stderr.strip().splitlines() == [("webcam_client: error: cannot open video source "
+                                                  "'/nonexistent.mp4': no such file")]
 
 
 def test_cli_unreachable_server_is_one_line(traffic_video):

@@ -12,18 +12,18 @@ import os
 # our one-line error already says it. It reads this when grpc is first imported.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 
-from pydantic_settings import CliApp  # noqa: E402
+from pydantic_settings import CliApp
 
-from webcam_client.capture import SourceError  # noqa: E402
-from webcam_client.config import WebcamSettings  # noqa: E402
-from webcam_client.session import StartupError, run_session  # noqa: E402
+from webcam_client.capture import SourceError
+from webcam_client.config import WebcamSettings
+from webcam_client.session import StartupError, run_session
 
 PROG = "webcam_client"
 

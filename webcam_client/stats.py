@@ -48,11 +48,11 @@ class Summary:
             f"frames captured   {self.captured} ({self.capture_fps:.1f} fps), session {self.seconds:.1f} s",
             f"frames sent       {self.sent}" + (f" ({self.unanswered} unanswered at the end)" * bool(self.unanswered)),
             f"frames processed  {self.processed} ({self.processed_fps:.1f} fps), errors {self.errors}",
-            f"frames dropped    {self.dropped_by_server} by the server, {self.skipped_by_client} skipped by the client"
-            " (max in flight)",
+            (f"frames dropped    {self.dropped_by_server} by the server, {self.skipped_by_client} skipped by the client"
+            " (max in flight)"),
             f"frames written    {self.written}",
-            f"latency           p50 {self.latency_p50_ms:.0f} ms, p95 {self.latency_p95_ms:.0f} ms end to end"
-            f" (server p50 {self.server_p50_ms:.0f} ms)",
+            (f"latency           p50 {self.latency_p50_ms:.0f} ms, p95 {self.latency_p95_ms:.0f} ms end to end"
+            f" (server p50 {self.server_p50_ms:.0f} ms)"),
             "classes seen      " + (", ".join(f"{label} ({n})" for label, n in self.classes_seen.items()) or "none"),
         ]
 

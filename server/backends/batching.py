@@ -66,7 +66,7 @@ class DynamicBatcher:
             items = self._collect(first)
             try:
                 output = self._backend.run(np.concatenate([batch for batch, _ in items]))
-            except Exception as exc:  # every caller of this batch gets the error
+            except Exception as exc:  # noqa: BLE001 - every caller of this batch gets the error
                 for _, future in items:
                     future.set_exception(exc)
                 continue

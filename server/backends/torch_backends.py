@@ -134,7 +134,7 @@ class TorchvisionBackend(_TorchBackend):
             raise WeightsNotFound(f"{shown} is missing and downloads are off; put a state dict in weights.file")
         try:
             return build(weights=weights)
-        except Exception as exc:  # the download's errors are many (DNS, HTTP, hash)
+        except Exception as exc:  # noqa: BLE001 - the download's errors are many (DNS, HTTP, hash)
             raise WeightsNotFound(
                 f"{shown} is missing and downloading {weights.url} failed ({exc.__class__.__name__}); "
                 "put a state dict in weights.file"

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rest_bridge import BridgeSettings, create_app
 from rest_bridge.serving import uvicorn_config
+from segmentation_client import SegmentationClient
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -29,6 +30,7 @@ SAMPLES = SHARED / "samples"
 MODEL_REPOSITORY = REPO / "model_repository"
 DEFAULT_MODEL = "deeplabv3-mobilenetv2-pascal"
 LITERT_MODELS = f"{DEFAULT_MODEL},deeplabv3-mobilenetv2-dm05-pascal"
+SELFIE, SELFIE_LANDSCAPE = "selfie-segmentation", "selfie-segmentation-landscape"
 _LISTENING = re.compile(r"serving on [^ ]+:(\d+);")
 _METRICS = re.compile(r"metrics on (http://\S+/metrics)")
 
@@ -115,6 +117,15 @@ def start_server(tmp_path_factory) -> Iterator:
 def grpc_server(start_server) -> ServerProcess:
     """The server with both LiteRT models, shared by the tests that do not stop it."""
     return start_server("--models", LITERT_MODELS)
+
+
+@pytest.fixture(scope="session")
+def selfie_server(start_server) -> ServerProcess:
+    """The server with the default model and both selfie models, all loaded; shared like grpc_server."""
+    server = start_server("--models", f"{DEFAULT_MODEL},{SELFIE},{SELFIE_LANDSCAPE}")
+    with SegmentationClient(server.address) as client:
+        wait_until_loaded(client)
+    return server
 
 
 @pytest.fixture(scope="session")

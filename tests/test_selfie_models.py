@@ -7,20 +7,16 @@ import pytest
 from PIL import Image
 
 from segmentation_client import SegmentationClient
-from tests.conftest import DEFAULT_MODEL, SAMPLES, wait_until_loaded
+from tests.conftest import DEFAULT_MODEL, SAMPLES, SELFIE, SELFIE_LANDSCAPE
 
-SELFIE = "selfie-segmentation"
-LANDSCAPE = "selfie-segmentation-landscape"
+LANDSCAPE = SELFIE_LANDSCAPE
 PERSON = 15  # in the PASCAL labels of the default model
 
 
 @pytest.fixture(scope="module")
-def client(start_server):
-    server = start_server("--models", f"{DEFAULT_MODEL},{SELFIE},{LANDSCAPE}")
-    with SegmentationClient(server.address) as client:
-        wait_until_loaded(client)
+def client(selfie_server):
+    with SegmentationClient(selfie_server.address) as client:
         yield client
-    server.stop()
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

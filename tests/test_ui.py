@@ -15,12 +15,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from segmentation_client import SegmentationClient
-from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, SAMPLES, wait_until_loaded
+from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, SAMPLES, SELFIE
 from tests.test_ui_logic import write_traffic_video
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
 SECOND_MODEL = "deeplabv3-mobilenetv2-dm05-pascal"
-SELFIE = "selfie-segmentation"
 RUN_TIMEOUT = 120  # seconds; a shared 2-core machine can be slow, and nothing here asserts on time
 
 
@@ -211,15 +210,6 @@ def test_server_down_is_explained_and_page_recovers_when_it_comes_back(
     assert not at.exception
     assert any("Cannot reach the segmentation server" in e.value for e in at.error)
     assert any(">cat <small>" in legend for legend in _legends(at))  # the cached result is still shown
-
-
-@pytest.fixture(scope="module")
-def selfie_server(start_server):
-    server = start_server("--models", f"{DEFAULT_MODEL},{SELFIE}")
-    with SegmentationClient(server.address) as client:
-        wait_until_loaded(client)
-    yield server
-    server.stop()
 
 
 def test_two_class_model_blurs_the_background(selfie_server, monkeypatch: pytest.MonkeyPatch) -> None:

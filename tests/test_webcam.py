@@ -222,7 +222,7 @@ def frame_at(video: Path, index: int) -> np.ndarray:
     return frame
 
 
-def test_selfie_model_blurs_the_background_of_a_live_person(start_server, tmp_path):
+def test_selfie_model_blurs_the_background_of_a_live_person(selfie_server, tmp_path):
     # A person panning across the frame, as a video call shows one; the two-class selfie model.
     person = cv2.imread(str(SAMPLES / "grace_hopper.bmp"))[100:460]  # 512x360
     video = tmp_path / "person.mp4"
@@ -230,7 +230,7 @@ def test_selfie_model_blurs_the_background_of_a_live_person(start_server, tmp_pa
     for n in range(FPS):
         writer.write(np.roll(person, n * 3, axis=1))
     writer.release()
-    server = start_server("--models", "deeplabv3-mobilenetv2-pascal,selfie-segmentation")
+    server = selfie_server
     outputs = {}
     for blur in (True, False):
         outputs[blur] = tmp_path / f"blur-{blur}.mp4"
@@ -242,7 +242,6 @@ def test_selfie_model_blurs_the_background_of_a_live_person(start_server, tmp_pa
     with SegmentationClient(server.address) as client:
         # Late in the video, where every written frame carries the newest mask (the first ones have none yet).
         background = client.segment(frame_at(video, FPS - 1), "selfie-segmentation", bgr=True).mask == 0
-    server.stop()
     assert 0.2 < background.mean() < 0.8
 
     def detail(frame: np.ndarray) -> float:  # how sharp the background is

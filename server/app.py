@@ -11,9 +11,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from protos import open_inference_pb2 as oip_pb
+from protos import open_inference_pb2_grpc as oip_grpc
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from server.config import ServerSettings
+from server.inference_servicer import InferenceServicer
 from server.metrics import Metrics
 from server.models import ModelRegistry, State
 from server.pipeline import Pipeline
@@ -23,6 +26,7 @@ from server.servicer import SegmenterServicer
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Segmenter"].full_name
+INFERENCE_SERVICE_NAME = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
 class DefaultModelUnavailable(RuntimeError):
@@ -57,7 +61,7 @@ class Service:
 
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, INFERENCE_SERVICE_NAME):
             await self.health.set(name, status)
         self._serving = serving
 
@@ -179,8 +183,15 @@ def create_service(settings: ServerSettings) -> Service:
     pb_grpc.add_SegmenterServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # The Open Inference Protocol (KServe v2) on the same port, over the same models and workers.
+    inference = InferenceServicer(
+        registry, pipeline, executor, health_servicer, metrics=metrics, draining=lambda: servicer.draining,
+        max_concurrent_requests=settings.max_concurrent_requests,
+    )
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
     if settings.reflection:
-        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        names = (SERVICE_NAME, INFERENCE_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
     address = f"{settings.host}:{settings.port}"
     if settings.tls_cert and settings.tls_key:

@@ -14,6 +14,7 @@ import numpy as np
 from server import imaging
 from server.errors import DeadlineExpired
 from server.imaging import EncodedImage, RawPixels
+from server.loading import LoadedModel
 from server.models import ModelRegistry
 
 
@@ -79,20 +80,41 @@ class Pipeline:
         `deadline` (same clock) the caller has given up, so no inference is run.
         """
         t0 = time.perf_counter()
-        timings = Timings(queue_ms=(t0 - received_at) * 1000 if received_at else 0.0)
-        if deadline is not None and t0 > deadline:
-            raise DeadlineExpired(f"deadline passed after {timings.queue_ms:.0f} ms in the queue; not processed")
+        self._check_deadline(t0, received_at, deadline)
         with self._registry.lease(model_id) as model:
-            transform = model.transform
-            decoded = imaging.decode(image, self._max_pixels, transform.size, transform.stretch)
-            t1 = time.perf_counter()
-            tensor, valid = transform(decoded.rgb)
-            t2 = time.perf_counter()
-            output = model.backend.run(tensor)
-            t3 = time.perf_counter()
-            model_mask = model.class_ids(output[0])
-            mask = imaging.restore_mask(model_mask, valid, decoded.width, decoded.height, transform.size)
-            classes = class_areas(mask, model.spec.labels)
+            return self._segment(model, image, want_png, t0, received_at)
+
+    def run_batch(
+        self, model_id: str, images: Sequence[EncodedImage | RawPixels], *,
+        received_at: float | None = None, deadline: float | None = None,
+    ) -> list[Segmentation]:
+        """Segment several images with one version of the model: a reload meanwhile changes none of them."""
+        t0 = time.perf_counter()
+        self._check_deadline(t0, received_at, deadline)
+        with self._registry.lease(model_id) as model:
+            return [self._segment(model, image, False, time.perf_counter(), received_at) for image in images]
+
+    @staticmethod
+    def _check_deadline(now: float, received_at: float | None, deadline: float | None) -> None:
+        if deadline is not None and now > deadline:
+            queued_ms = (now - received_at) * 1000 if received_at else 0.0
+            raise DeadlineExpired(f"deadline passed after {queued_ms:.0f} ms in the queue; not processed")
+
+    def _segment(
+        self, model: LoadedModel, image: EncodedImage | RawPixels, want_png: bool, t0: float,
+        received_at: float | None,
+    ) -> Segmentation:
+        timings = Timings(queue_ms=(t0 - received_at) * 1000 if received_at else 0.0)
+        transform = model.transform
+        decoded = imaging.decode(image, self._max_pixels, transform.size, transform.stretch)
+        t1 = time.perf_counter()
+        tensor, valid = transform(decoded.rgb)
+        t2 = time.perf_counter()
+        output = model.backend.run(tensor)
+        t3 = time.perf_counter()
+        model_mask = model.class_ids(output[0])
+        mask = imaging.restore_mask(model_mask, valid, decoded.width, decoded.height, transform.size)
+        classes = class_areas(mask, model.spec.labels)
         t4 = time.perf_counter()
         png = imaging.encode_png(mask, self._png_compression) if want_png else None
         t5 = time.perf_counter()

@@ -1,0 +1,177 @@
+"""inference.GRPCInferenceService (the Open Inference Protocol) over the same registry and pipeline as Segmenter.
+
+Converts protobuf to the plain tensors of server/open_inference.py and back, and maps errors with
+the same table as the Segmenter service. Readiness is the standard health service's own answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import grpc
+from grpc_health.v1 import health, health_pb2
+
+from protos import open_inference_pb2 as pb
+from protos import open_inference_pb2_grpc as pb_grpc
+from server import open_inference as oip
+from server.errors import Overloaded, SegmentationError, ShuttingDown, UnknownModel, status_code
+from server.metrics import Metrics
+from server.models import Model, ModelRegistry
+from server.pipeline import Pipeline
+from server.status import abort, abort_with, internal
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "segmentation-service"
+
+
+def _server_version() -> str:
+    try:
+        return importlib.metadata.version(SERVER_NAME)
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def tensor_from(message: pb.ModelInferRequest.InferInputTensor, raw: bytes | None) -> oip.Tensor:
+    """An input tensor, from raw_input_contents when the request has them, else from its typed contents."""
+    shape = tuple(message.shape)
+    if message.datatype == "BYTES":
+        count = 1
+        for dim in shape:
+            count *= max(dim, 0)
+        data = oip.split_bytes(raw, count) if raw is not None else list(message.contents.bytes_contents)
+    elif raw is not None:
+        data = raw
+    elif message.datatype == "UINT8":
+        contents = message.contents.uint_contents
+        if any(v > 255 for v in contents):
+            raise oip.BadTensor(f"UINT8 {message.name} holds values over 255")
+        data = bytes(contents)
+    else:
+        data = b""
+    return oip.Tensor(message.name, message.datatype, shape, data)
+
+
+def inputs_from(request: pb.ModelInferRequest) -> list[oip.Tensor]:
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise oip.BadTensor(f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} input(s)")
+    return [tensor_from(message, raw[i] if raw else None) for i, message in enumerate(request.inputs)]
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """Serves every model of the registry under the Open Inference Protocol; see protos/open_inference.proto."""
+
+    def __init__(
+        self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, health_servicer: health.aio.HealthServicer,
+        *, metrics: Metrics, draining: Callable[[], bool], max_concurrent_requests: int,
+    ) -> None:
+        self._registry = registry
+        self._pipeline = pipeline
+        self._executor = executor
+        self._health = health_servicer
+        self._metrics = metrics
+        self._draining = draining
+        self._max_requests = max_concurrent_requests
+        self._requests = 0
+
+    async def _ready(self, context) -> bool:
+        # The health service's answer itself, so the two can never disagree.
+        response = await self._health.Check(health_pb2.HealthCheckRequest(service=""), context)
+        return response.status == health_pb2.HealthCheckResponse.SERVING
+
+    def _model(self, name: str, version: str) -> Model:
+        oip.check_version(name, version)
+        models = self._registry.models()
+        for model in models:
+            if model.id == name:
+                return model
+        shown = name if len(name) <= 100 else name[:100] + "..."  # the caller's text: keep the status small
+        raise UnknownModel(f"unknown model {shown!r}; known models: {', '.join(m.id for m in models)}")
+
+    async def ServerLive(self, request, context) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request, context) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=await self._ready(context))
+
+    async def ServerMetadata(self, request, context) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=_server_version(), extensions=[])
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context) -> pb.ModelReadyResponse:
+        try:
+            model = self._model(request.name, request.version)
+        except SegmentationError as exc:
+            await abort_with(context, exc)
+        return pb.ModelReadyResponse(ready=model.loaded is not None and not self._draining())
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context) -> pb.ModelMetadataResponse:
+        try:
+            model = self._model(request.name, request.version)
+        except SegmentationError as exc:
+            await abort_with(context, exc)
+        meta = oip.model_metadata(model, model.id == self._registry.default_id)
+        return pb.ModelMetadataResponse(
+            name=meta.name, versions=[], platform=meta.platform, properties=meta.properties,
+            inputs=[pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape)
+                    for t in meta.inputs],
+            outputs=[pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape)
+                     for t in meta.outputs],
+        )
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
+        received_at = time.perf_counter()
+        try:
+            if self._draining():
+                raise ShuttingDown("server is shutting down; send the call to another replica")
+            if self._requests >= self._max_requests:
+                raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
+            self._requests += 1
+            try:
+                with self._metrics.in_flight.labels("ModelInfer").track_inprogress():
+                    response = await self._infer(request, received_at, context.time_remaining())
+            finally:
+                self._requests -= 1
+        except SegmentationError as exc:
+            code = status_code(exc)
+            self._metrics.requests.labels("ModelInfer", code.name).inc()
+            log.info("ModelInfer failed: %s %s: %s", code.name, exc.reason, exc)
+            await abort_with(context, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug or a runtime's failure: INTERNAL, details in the log
+            self._metrics.requests.labels("ModelInfer", "INTERNAL").inc()
+            message, error_id = internal("ModelInfer", exc)
+            await abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
+        self._metrics.requests.labels("ModelInfer", "OK").inc()
+        return response
+
+    async def _infer(
+        self, request: pb.ModelInferRequest, received_at: float, remaining: float | None
+    ) -> pb.ModelInferResponse:
+        model = self._model(request.model_name, request.model_version)
+        oip.check_outputs([o.name for o in request.outputs])
+        images = oip.images_from(inputs_from(request))
+        deadline = received_at + remaining if remaining is not None else None
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            self._executor,
+            lambda: self._pipeline.run_batch(model.id, images, received_at=received_at, deadline=deadline),
+        )
+        for result in results:
+            self._metrics.observe(result.model_id, result.timings)
+        masks = oip.stack_masks(results)
+        spec = model.spec
+        labels = spec.labels if spec is not None else ()
+        output = pb.ModelInferResponse.InferOutputTensor(
+            name=oip.OUTPUT, datatype="UINT8", shape=masks.shape,
+            parameters={"labels": pb.InferParameter(string_param=json.dumps(list(labels)))},
+        )
+        log.debug("ModelInfer ok: %s %s", model.id, list(masks.shape))
+        return pb.ModelInferResponse(
+            model_name=model.id, id=request.id, outputs=[output], raw_output_contents=[masks.tobytes()],
+        )

@@ -1,29 +1,29 @@
-# make run   - set up whatever is missing, then start the service
-# make test  - set up whatever is missing, then run the tests
+# make run        - set up whatever is missing, then start the service
+# make test       - set up whatever is missing, check lint and types, then run every test
+# make test-fast  - the pure tests only (no server, bridge, browser or window): seconds
+# make lint       - ruff, and mypy (--strict for the client library)
+# make proto      - regenerate protos/*_pb2*.py from protos/*.proto (the generated modules are committed)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d" " -f1)
-PROTO_OUT := protos/segmentation_pb2.py protos/segmentation_pb2_grpc.py
 GRPC_PORT ?= 50051
 REST_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: setup run test models proto bench soak clean
+.PHONY: setup run test test-fast lint models proto bench soak clean
 
-setup: $(STAMP) proto models
+setup: $(STAMP) models
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[service,test,lint]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-proto: $(PROTO_OUT)
-
-$(PROTO_OUT): protos/segmentation.proto $(STAMP)
-	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. protos/segmentation.proto
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. protos/*.proto
 
 models: $(STAMP)
 	@$(PY) scripts/fetch_models.py --repository model_repository --mirror ../shared/models
@@ -31,8 +31,15 @@ models: $(STAMP)
 run: setup
 	$(PY) scripts/run_stack.py --grpc-port $(GRPC_PORT) --rest-port $(REST_PORT) --ui-port $(UI_PORT)
 
-test: setup
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m pure $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
@@ -43,4 +50,4 @@ soak: setup
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(PROTO_OUT) protos/segmentation_pb2.pyi .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache

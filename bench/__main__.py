@@ -121,7 +121,7 @@ class Bench:
 
     async def rest(self, grpc_proc, address: str) -> None:
         port = services.free_port()
-        args = ["rest_bridge", "--port", str(port), "--grpc-target", address]
+        args = ["rest_bridge", "--port", str(port), "--grpc.target", address]
         with services.http_process(args, port, "/healthz") as (proc, base):
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 for fmt in ("png", "json"):

@@ -27,7 +27,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     # python -m rest_bridge: FastAPI on uvicorn (WebSockets, multipart forms), the gRPC client, metrics.
     "bridge": (
         "fastapi", "uvicorn", "python-multipart", "websockets", "grpcio", "grpcio-health-checking", "grpcio-status",
-        "googleapis-common-protos", "protobuf", "numpy", "opencv-python-headless", "pydantic", "pydantic-settings", "prometheus-client",
+        "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
+        "prometheus-client",
     ),
     # streamlit run streamlit_app/app.py and the gRPC client.
     "ui": (
@@ -48,14 +49,17 @@ def canonical(name: str) -> str:
 
 
 def pins(pyproject: Path) -> dict[str, str]:
-    """Canonical name -> requirement line (extras kept) for every runtime dependency; each must be pinned with ==."""
-    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    result = {}
+    """Canonical name -> requirement line (extras kept) for every dependency: the client library's own and
+    those of the extras (`service` brings the server's, bridge's and UI's); each must be pinned with ==."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    dependencies = [*project["dependencies"], *(d for group in extras.values() for d in group)]
+    result: dict[str, str] = {}
     for dependency in dependencies:
         match = _PIN.fullmatch(dependency.strip())
         if match is None:
             raise ValueError(f"{dependency!r} in {pyproject} is not pinned with ==")
-        result[canonical(match["name"])] = dependency.strip()
+        result.setdefault(canonical(match["name"]), dependency.strip())
     return result
 
 

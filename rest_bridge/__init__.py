@@ -1,7 +1,7 @@
 """REST and WebSocket bridge to the segmentation service: `python -m rest_bridge`.
 
     from rest_bridge import BridgeSettings, create_app
-    app = create_app(BridgeSettings(grpc_target="127.0.0.1:50051"))
+    app = create_app(BridgeSettings(grpc={"target": "127.0.0.1:50051"}))
 """
 
 from rest_bridge.app import create_app

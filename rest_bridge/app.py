@@ -16,7 +16,6 @@ from rest_bridge.limits import BodyLimitMiddleware
 from rest_bridge.metrics import BridgeMetrics, MetricsMiddleware
 from rest_bridge.routes import health, models, segment, stream
 from rest_bridge.state import Bridge, PaletteCache
-from segmentation_client import AsyncSegmentationClient
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +48,9 @@ EXPOSED_HEADERS = ["X-Model", "X-Classes", "X-Timings-Total-Ms", "X-Image-Width"
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bridge]]:
     """Open the one gRPC client for the app's lifetime; its channel connects lazily, on the first call."""
     settings: BridgeSettings = app.state.settings
-    token = settings.grpc_token.get_secret_value() if settings.grpc_token else None
-    client = AsyncSegmentationClient(
-        settings.grpc_target,
-        timeout=settings.deadline_seconds,
-        # Room for the largest upload the bridge accepts plus the rest of the message.
-        max_message_bytes=max(16 * MIB, settings.upload_limit_bytes + MIB),
-        token=token,
-        tls=settings.grpc_tls,
-        root_certificates=settings.grpc_root_certificates,
-        client_cert=settings.grpc_client_cert,
-        client_key=settings.grpc_client_key,
-    )
-    log.info("bridging to gRPC %s (deadline %.1f s)", settings.grpc_target, settings.deadline_seconds)
+    # Room for the largest upload the bridge accepts plus the rest of the message.
+    client = settings.grpc.connect_async(max_message_bytes=max(16 * MIB, settings.upload_limit_bytes + MIB))
+    log.info("bridging to gRPC %s (deadline %.1f s)", settings.grpc.target, settings.grpc.timeout_seconds)
     try:
         yield {"bridge": Bridge(settings, client, PaletteCache(client))}
     finally:

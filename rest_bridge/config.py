@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from segmentation_client import ClientSettings
 
 MIB = 1024 * 1024
 
@@ -17,6 +18,9 @@ class BridgeSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_",
         env_ignore_empty=True,  # VAR= in a deployment file means "not set"
+        # BRIDGE_GRPC_TARGET is grpc.target: one split after the prefix, so UPLOAD_LIMIT_BYTES stays whole.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
         cli_prog_name="python -m rest_bridge",
         cli_kebab_case=True,
         cli_implicit_flags=True,
@@ -27,22 +31,13 @@ class BridgeSettings(BaseSettings):
     """Address to bind. 127.0.0.1 keeps the bridge local; 0.0.0.0 or [::] serves the network."""
     port: int = Field(8000, ge=0, le=65535)
     """Port to bind; 0 picks a free one (uvicorn's start-up line names it)."""
-    grpc_target: str = Field("127.0.0.1:50051", min_length=1)
-    """gRPC server(s): HOST:PORT, several comma-separated (balanced round-robin), or any gRPC target."""
-    deadline_seconds: float = Field(30.0, gt=0)
-    """Deadline of each gRPC call; a call that takes longer answers 504."""
+    grpc: ClientSettings = Field(default_factory=ClientSettings)
+    """The gRPC server and how to reach it: BRIDGE_GRPC_TARGET (several comma-separated are balanced
+    round-robin), BRIDGE_GRPC_TOKEN, BRIDGE_GRPC_TLS, BRIDGE_GRPC_ROOT_CERTIFICATES, BRIDGE_GRPC_CLIENT_CERT,
+    BRIDGE_GRPC_CLIENT_KEY, BRIDGE_GRPC_TIMEOUT_SECONDS (a call that takes longer answers 504),
+    BRIDGE_GRPC_KEEPALIVE_SECONDS; as flags --grpc.target and so on."""
     auth_token: SecretStr | None = None
     """When set, callers need `Authorization: Bearer <token>` (health and readiness stay open)."""
-    grpc_token: SecretStr | None = None
-    """Bearer token for a gRPC server started with an auth token; prefer BRIDGE_GRPC_TOKEN to the flag."""
-    grpc_tls: bool = False
-    """Speak TLS to the gRPC server, trusting the system's CAs (or grpc_root_certificates)."""
-    grpc_root_certificates: Path | None = None
-    """PEM CA to trust for the gRPC server's certificate; implies TLS."""
-    grpc_client_cert: Path | None = None
-    """PEM client certificate for a server that asks for mutual TLS (with grpc_client_key)."""
-    grpc_client_key: Path | None = None
-    """PEM private key of grpc_client_cert."""
     readiness_timeout_seconds: float = Field(2.0, gt=0)
     """How long /readyz waits for the gRPC health check before answering 503."""
     upload_limit_bytes: int = Field(16 * MIB, ge=1)

@@ -45,7 +45,7 @@ def main() -> int:
     commands = {
         "gRPC server": [sys.executable, "-m", "server", "--host", args.host, "--port", str(args.grpc_port)],
         "REST bridge": [sys.executable, "-m", "rest_bridge", "--host", args.host, "--port", str(args.rest_port),
-                        "--grpc-target", grpc_address],
+                        "--grpc.target", grpc_address],
         "UI": [sys.executable, "-m", "streamlit", "run", "streamlit_app/app.py", "--server.address", args.host,
                "--server.port", str(args.ui_port), "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"],

@@ -21,10 +21,11 @@ from segmentation_client._exceptions import (
     error_for,
 )
 from segmentation_client._results import ClassArea, ModelInfo, SegmentResult, Timings
+from segmentation_client._settings import ClientSettings
 from segmentation_client.visualize import blur_background, colorize, overlay
 
 __all__ = [
-    "AsyncSegmentationClient", "Cancelled", "ClassArea", "DeadlineExceeded", "InvalidInput", "ModelInfo",
+    "AsyncSegmentationClient", "Cancelled", "ClassArea", "ClientSettings", "DeadlineExceeded", "InvalidInput", "ModelInfo",
     "ModelNotFound", "ModelUnavailable", "Overloaded", "SegmentResult", "SegmentationClient", "ServiceError",
     "Timings", "Unauthenticated", "Unavailable", "blur_background", "colorize", "error_for", "overlay",
 ]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import grpc
 import numpy as np
+from PIL import Image
 
 from protos import segmentation_pb2 as pb
 from segmentation_client._exceptions import InvalidInput, code_from_value, error_for
@@ -40,15 +41,15 @@ def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | 
     if image.dtype != np.uint8:
         raise InvalidInput(f"image array must be uint8, not {image.dtype}", _INVALID, "BAD_RAW_IMAGE")
     if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        image = np.repeat(image[:, :, np.newaxis], 3, axis=2)
     elif image.ndim != 3 or image.shape[2] not in (3, 4):
         raise InvalidInput(f"image array must be HxW, HxWx3 or HxWx4, not {image.shape}", _INVALID, "BAD_RAW_IMAGE")
     if image.shape[2] == 4:
         image = image[:, :, :3]
     if max_raw_bytes is not None and image.nbytes > max_raw_bytes:
-        rgb_or_bgr = image if bgr else image[:, :, ::-1]
-        _, buf = cv2.imencode(".png", np.ascontiguousarray(rgb_or_bgr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        return pb.Image(encoded=buf.tobytes())
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image[:, :, ::-1] if bgr else image)).save(buf, "PNG", compress_level=1)
+        return pb.Image(encoded=buf.getvalue())
     height, width = image.shape[:2]
     fmt = pb.PIXEL_FORMAT_BGR8 if bgr else pb.PIXEL_FORMAT_RGB8
     return pb.Image(raw=pb.RawImage(data=np.ascontiguousarray(image).tobytes(), width=width, height=height, format=fmt))

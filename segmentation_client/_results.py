@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from segmentation_client._exceptions import ServiceError
 
@@ -63,7 +64,8 @@ class SegmentResult:
         if self._mask is None:
             decoded = None
             if self.mask_png:
-                decoded = cv2.imdecode(np.frombuffer(self.mask_png, np.uint8), cv2.IMREAD_UNCHANGED)
+                with Image.open(io.BytesIO(self.mask_png)) as png:
+                    decoded = np.asarray(png)
             self._mask = decoded if decoded is not None else np.zeros((0, 0), np.uint8)
         return self._mask
 

@@ -31,14 +31,14 @@ def main() -> None:
     st.set_option("client.showErrorDetails", "type")
     st.html(CSS)
     st.title("Semantic segmentation", anchor=False)
-    st.caption(f"See what a model labels in your images and videos, served over gRPC by `{settings.grpc_target}`.")
+    st.caption(f"See what a model labels in your images and videos, served over gRPC by `{settings.grpc.target}`.")
     models = _models_or_stop(settings)
     with st.sidebar:
         st.header("Segmentation", anchor=False, divider="gray")
         model = sidebar.pick_model(models, settings)
         display = sidebar.display_options()
     if model is None:
-        st.warning(f"The server at {settings.grpc_target} has no model ready to run; see the sidebar.")
+        st.warning(f"The server at {settings.grpc.target} has no model ready to run; see the sidebar.")
         st.stop()
     images_tab, video_tab = st.tabs([":material/image: Images", ":material/movie: Video"])
     with images_tab:
@@ -56,7 +56,7 @@ def main() -> None:
 def _models_or_stop(settings: UISettings) -> list[ModelInfo]:
     """The server's models; without a server the page explains what to check and stops here."""
     try:
-        return state.list_models(settings.grpc_target, settings.deadline_s)
+        return state.list_models(settings.grpc.target, settings.deadline_s)
     except ServiceError as exc:
         show_service_error("Loading the model list", exc, settings)
         st.button("Try again", icon=":material/refresh:", key="retry")
@@ -68,7 +68,7 @@ def _models_or_stop(settings: UISettings) -> list[ModelInfo]:
 def _rerun_when_server_is_back(settings: UISettings) -> None:
     """Poll the server's health while it is down, and reload the page once it serves."""
     try:
-        status = state.get_client(settings.grpc_target, settings.deadline_s).health(timeout=2)
+        status = state.get_client(settings.grpc.target, settings.deadline_s).health(timeout=2)
     except ServiceError:
         return
     if status == "SERVING":  # the server says SERVING once its default model is ready

@@ -20,6 +20,6 @@ def show_service_error(what: str, exc: ServiceError, settings: UISettings) -> No
     if is_unreachable(exc):
         # gRPC would reconnect by itself, but only after its backoff; a fresh channel
         # lets the very next rerun succeed once the server is back.
-        state.forget_client(settings.grpc_target, settings.deadline_s)
-    st.error(f"**{what} failed.** {explain(exc, settings.grpc_target, settings.deadline_s)}", icon=":material/error:")
+        state.forget_client(settings.grpc.target, settings.grpc.timeout_seconds)
+    st.error(f"**{what} failed.** {explain(exc, settings.grpc.target, settings.grpc.timeout_seconds)}", icon=":material/error:")
     st.caption(f"Details from gRPC ({exc.code.name}): {exc.message}")

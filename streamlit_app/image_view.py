@@ -74,7 +74,7 @@ def show_result(item: InputImage, model: ModelInfo, display: Display, settings: 
             return
         try:
             with st.spinner(f"Segmenting {item.name} with {model.id}…"):
-                seg = state.segment(settings.grpc_target, settings.deadline_s, model.id, item.digest, item.data)
+                seg = state.segment(settings.grpc.target, settings.grpc.timeout_seconds, model.id, item.digest, item.data)
         except ServiceError as exc:
             show_service_error(f"Segmenting {item.name}", exc, settings)
             return

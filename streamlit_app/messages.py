@@ -27,7 +27,7 @@ SHUTTING_DOWN = (
 _EXPLANATIONS: dict[type[ServiceError], str] = {
     DeadlineExceeded: (
         "The server at {target} did not answer within {deadline:g} s. It may be busy, or the model slow "
-        "on this machine: try a faster model or a smaller image, or raise UI_DEADLINE_S."
+        "on this machine: try a faster model or a smaller image, or raise UI_GRPC_TIMEOUT_SECONDS."
     ),
     Overloaded: "The server is at its limit ({message}). Wait a moment and try again, or use a smaller file.",
     InvalidInput: "The server could not use this input: {message}",

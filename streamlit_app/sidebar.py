@@ -13,7 +13,7 @@ from streamlit_app.summaries import describe_model
 
 def pick_model(models: list[ModelInfo], settings: UISettings) -> ModelInfo | None:
     """The model selectbox: only available models can be picked; the rest are listed with their reason."""
-    st.badge(f"Connected to {settings.grpc_target}", icon=":material/check_circle:", color="green")
+    st.badge(f"Connected to {settings.grpc.target}", icon=":material/check_circle:", color="green")
     available = [m for m in models if m.available]
     unavailable = [m for m in models if not m.available]
     chosen = None

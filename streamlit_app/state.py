@@ -36,7 +36,7 @@ class Segmented:
 def get_client(target: str, deadline_s: float) -> SegmentationClient:
     # One channel per target for every session: channels are thread-safe and costly to open.
     # Credentials come from the environment, like every other setting of the UI.
-    return SegmentationClient(target, timeout=deadline_s, **UISettings().client_options())
+    return UISettings().grpc.model_copy(update={"target": target}).connect(timeout=deadline_s)
 
 
 def forget_client(target: str, deadline_s: float) -> None:

@@ -68,7 +68,7 @@ def _run(source: Path, work_dir: Path, *, run_key: tuple, model: ModelInfo, disp
     def report(p: Progress) -> None:
         bar.progress(min(1.0, p.done / max(p.total, 1)), text=f"Frame {p.done} of {p.total} · {p.fps:.1f} frames/s")
 
-    client = state.get_client(settings.grpc_target, settings.deadline_s)
+    client = state.get_client(settings.grpc.target, settings.grpc.timeout_seconds)
     try:
         video = segment_video(
             client, source, work_dir, model=model.id, palette=model.palette, display=display,

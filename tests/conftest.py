@@ -164,7 +164,7 @@ def running_bridge(settings: BridgeSettings, app: FastAPI | None = None) -> Iter
 
 @pytest.fixture(scope="module")
 def bridge_url(grpc_address) -> Iterator[str]:
-    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url:
         yield url
 
 

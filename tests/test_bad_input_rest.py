@@ -228,7 +228,7 @@ def test_a_body_over_a_small_limit_is_413_and_the_bridge_serves_on(grpc_address)
     big = (SAMPLES / CAT).read_bytes()
     small = jpeg()
     assert len(small) < SMALL_LIMIT < len(big)
-    with (running_bridge(BridgeSettings(grpc_target=grpc_address, upload_limit_bytes=SMALL_LIMIT)) as url,
+    with (running_bridge(BridgeSettings(grpc={"target": grpc_address}, upload_limit_bytes=SMALL_LIMIT)) as url,
           httpx.Client(base_url=url, timeout=60) as client):
         for multipart in (False, True):
             detail = assert_error(post(client, big, "image/jpeg", multipart), 413)

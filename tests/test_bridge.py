@@ -231,7 +231,7 @@ def test_docs_page_and_schema_describe_the_api(http):
 
 
 def test_cors_lets_a_browser_read_the_headers(grpc_address):
-    settings = BridgeSettings(grpc_target=grpc_address, cors_origins="http://ui.example")
+    settings = BridgeSettings(grpc={"target": grpc_address}, cors_origins="http://ui.example")
     with running_bridge(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         preflight = client.options("/v1/segment", headers={
             "Origin": "http://ui.example", "Access-Control-Request-Method": "POST",
@@ -247,7 +247,7 @@ def test_python_dash_m_rest_bridge_serves_and_stops_on_sigterm(grpc_address, tmp
     log_path = tmp_path / "bridge.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rest_bridge", "--port", "0", "--grpc-target", grpc_address],
+            [sys.executable, "-m", "rest_bridge", "--port", "0", "--grpc.target", grpc_address],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:

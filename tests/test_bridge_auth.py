@@ -16,7 +16,7 @@ TOKEN = "bridge-test-token"
 
 @pytest.fixture(scope="module")
 def bridge(grpc_address):
-    with running_bridge(BridgeSettings(grpc_target=grpc_address, auth_token=TOKEN)) as url:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address}, auth_token=TOKEN)) as url:
         yield url
 
 

@@ -31,13 +31,13 @@ SMALL_LIMIT = 1000
 
 @pytest.fixture(scope="module")
 def http(grpc_address) -> Iterator[httpx.Client]:
-    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url, httpx.Client(base_url=url, timeout=60) as c:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url, httpx.Client(base_url=url, timeout=60) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def small_limit_url(grpc_address) -> Iterator[str]:
-    with running_bridge(BridgeSettings(grpc_target=grpc_address, upload_limit_bytes=SMALL_LIMIT)) as url:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address}, upload_limit_bytes=SMALL_LIMIT)) as url:
         yield url
 
 
@@ -57,7 +57,7 @@ def limited_server(start_server):
 
 @pytest.fixture(scope="module")
 def limited(limited_server) -> Iterator[httpx.Client]:
-    settings = BridgeSettings(grpc_target=limited_server.address, retry_after_seconds=3)
+    settings = BridgeSettings(grpc={"target": limited_server.address}, retry_after_seconds=3)
     with running_bridge(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
@@ -136,7 +136,7 @@ def test_invalid_parameters_are_422_in_one_sentence(http, params, where):
 
 
 def test_a_deadline_too_short_for_the_model_is_504(grpc_address):
-    with running_bridge(BridgeSettings(grpc_target=grpc_address, deadline_seconds=0.001)) as url:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address, "timeout_seconds": 0.001})) as url:
         assert_error(httpx.post(f"{url}/v1/segment", content=(SAMPLES / CAT).read_bytes(),
                                 headers={"Content-Type": "image/jpeg"}, timeout=60), 504)
 
@@ -226,7 +226,7 @@ def test_a_stream_over_the_servers_limit_gets_429_and_close_1013(limited, frame_
 
 def test_a_stopped_server_is_503_with_retry_after_and_not_ready(start_server):
     server = start_server("--models", DEFAULT_MODEL)
-    settings = BridgeSettings(grpc_target=server.address, retry_after_seconds=7)
+    settings = BridgeSettings(grpc={"target": server.address}, retry_after_seconds=7)
     with running_bridge(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/readyz").status_code == 200
         assert post_raw(client, CAT, "image/jpeg").status_code == 200
@@ -246,7 +246,7 @@ def test_a_stopped_server_is_503_with_retry_after_and_not_ready(start_server):
 
 
 def test_an_unexpected_error_is_a_generic_500_and_logged(grpc_address, caplog):
-    app = create_app(BridgeSettings(grpc_target=grpc_address))
+    app = create_app(BridgeSettings(grpc={"target": grpc_address}))
 
     @app.get("/boom")
     async def boom():
@@ -268,9 +268,9 @@ def test_an_unexpected_error_is_a_generic_500_and_logged(grpc_address, caplog):
 
 def test_a_token_server_is_502_without_the_token_and_fine_with_it(start_server):
     server = start_server("--models", DEFAULT_MODEL, env={"SEGMENTATION_AUTH_TOKEN": "bridge-test-token"})
-    with running_bridge(BridgeSettings(grpc_target=server.address)) as url, httpx.Client(base_url=url) as client:
+    with running_bridge(BridgeSettings(grpc={"target": server.address})) as url, httpx.Client(base_url=url) as client:
         assert "bearer token" in assert_error(post_raw(client, CAT, "image/jpeg"), 502)
-    settings = BridgeSettings(grpc_target=server.address, grpc_token="bridge-test-token")
+    settings = BridgeSettings(grpc={"target": server.address, "token": "bridge-test-token"})
     with running_bridge(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert post_raw(client, CAT, "image/jpeg").status_code == 200
     server.stop()
@@ -280,7 +280,7 @@ def test_a_tls_server_is_reached_with_its_ca(start_server, certs):  # noqa: F811
     server = start_server("--models", DEFAULT_MODEL, "--tls-cert", str(certs / "server.pem"),
                           "--tls-key", str(certs / "server.key"), wait=False)
     server.wait_ready(credentials=grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes()))
-    settings = BridgeSettings(grpc_target=server.address, grpc_root_certificates=certs / "ca.pem")
+    settings = BridgeSettings(grpc={"target": server.address, "root_certificates": certs / "ca.pem"})
     with running_bridge(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/readyz").status_code == 200
         assert "cat:" in post_raw(client, CAT, "image/jpeg").headers["x-classes"]

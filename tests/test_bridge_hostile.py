@@ -26,7 +26,7 @@ FRAME = (SAMPLES / "traffic_frames" / "0001.bmp").read_bytes()
 
 @pytest.fixture(scope="module")
 def bridge(grpc_address):
-    settings = BridgeSettings(grpc_target=grpc_address, header_timeout_seconds=HEADER_TIMEOUT,
+    settings = BridgeSettings(grpc={"target": grpc_address}, header_timeout_seconds=HEADER_TIMEOUT,
                               body_timeout_seconds=TIMEOUT,
                               keep_alive_timeout_seconds=1, websocket_ping_seconds=TIMEOUT / 2)
     with running_bridge(settings) as url:

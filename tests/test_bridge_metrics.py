@@ -20,7 +20,7 @@ def samples(http: httpx.Client) -> dict:
 
 
 def test_requests_are_counted_by_route_and_status(grpc_address):
-    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url, httpx.Client(base_url=url, timeout=60) as http:
         image = (SAMPLES / "cat_720p.jpg").read_bytes()
         assert http.post("/v1/segment", content=image, headers={"Content-Type": "image/jpeg"}).status_code == 200
         assert http.post("/v1/segment", content=b"junk", headers={"Content-Type": "image/jpeg"}).status_code == 422

@@ -40,7 +40,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(BridgeSettin
 
 @pytest.fixture(scope="module")
 def bridge_app(grpc_address):
-    return create_app(BridgeSettings(grpc_target=grpc_address))
+    return create_app(BridgeSettings(grpc={"target": grpc_address}))
 
 
 @schema.parametrize()

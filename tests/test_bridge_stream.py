@@ -29,7 +29,7 @@ def ws_url(http_url: str, **params) -> str:
 
 @pytest.fixture(scope="module")
 def bridge_url(grpc_address) -> Iterator[str]:
-    with running_bridge(BridgeSettings(grpc_target=grpc_address)) as url:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url:
         yield url
 
 
@@ -108,6 +108,6 @@ def test_an_invalid_drop_policy_is_refused_at_the_handshake(bridge_url):
 
 
 def test_a_frame_over_the_upload_limit_closes_with_1009(grpc_address):
-    with running_bridge(BridgeSettings(grpc_target=grpc_address, upload_limit_bytes=1000)) as url:
+    with running_bridge(BridgeSettings(grpc={"target": grpc_address}, upload_limit_bytes=1000)) as url:
         messages, code = stream_messages(ws_url(url), [FRAMES[0]], end=None)
     assert messages == [] and code == 1009

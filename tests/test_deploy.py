@@ -35,6 +35,7 @@ from typing import ClassVar
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from rest_bridge.config import BridgeSettings
 from server.config import ServerSettings
@@ -93,7 +94,14 @@ def variables_of(prefix: str) -> set[str]:
         from streamlit import config
 
         return {option.env_var for option in config.get_config_options().values() if option.env_var}
-    return {prefix + name.upper() for name in SETTINGS[prefix].model_fields}
+    names = set()
+    for name, info in SETTINGS[prefix].model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            # A nested group such as the clients' `grpc: ClientSettings`: BRIDGE_GRPC_TARGET and so on.
+            names |= {f"{prefix}{name.upper()}_{sub.upper()}" for sub in info.annotation.model_fields}
+        else:
+            names.add(prefix + name.upper())
+    return names
 
 
 def check_variables(names: set[str] | dict, program: str | None, where: str) -> None:
@@ -785,14 +793,10 @@ def test_compose_clients_reach_the_server(compose, monkeypatch):
     assert int(grace.rstrip("s")) > server.grace_seconds
 
 
-# The setting through which each client sends the server's token. The bridge's own `auth_token` is for
-# its callers, not for the server. The UI has none yet; the first of these it gains is required below.
-CLIENT_TOKEN_FIELDS = {"BRIDGE_": ("grpc_token",), "UI_": ("grpc_token", "token")}
-
-
+# The setting through which each client sends the server's token: its ClientSettings' token. The bridge's own
+# `auth_token` is for its callers, not for the server.
 def client_token_variable(prefix: str) -> str | None:
-    fields = SETTINGS[prefix].model_fields
-    return next((prefix + name.upper() for name in CLIENT_TOKEN_FIELDS[prefix] if name in fields), None)
+    return f"{prefix}GRPC_TOKEN" if "grpc" in SETTINGS[prefix].model_fields else None
 
 
 def test_compose_token_comes_from_the_environment(compose, monkeypatch):
@@ -805,7 +809,7 @@ def test_compose_token_comes_from_the_environment(compose, monkeypatch):
     on = parse_settings(resolved_environment(services["server"], shell), monkeypatch, "server")
     assert on["SEGMENTATION_"].auth_token.get_secret_value() == "t0ken"
     # The clients send the same token, as soon as their settings can take one.
-    assert client_token_variable("BRIDGE_"), "BridgeSettings.grpc_token is gone: how does the bridge send it?"
+    assert client_token_variable("BRIDGE_"), "BridgeSettings.grpc.token is gone: how does the bridge send it?"
     for name, prefix in (("bridge", "BRIDGE_"), ("ui", "UI_")):
         variable = client_token_variable(prefix)
         if variable is None:
@@ -813,7 +817,7 @@ def test_compose_token_comes_from_the_environment(compose, monkeypatch):
         assert environment(services[name]).get(variable) == raw, f"pass ${{SEGMENTATION_AUTH_TOKEN:-}} as {variable}"
         for shell_env, expected in (({}, None), (shell, "t0ken")):
             client = parse_settings(resolved_environment(services[name], shell_env), monkeypatch, name)[prefix]
-            value = getattr(client, variable.removeprefix(prefix).lower())
+            value = client.grpc.token
             assert (value.get_secret_value() if value else None) == expected, name
     # Empty values would switch the bridge's own auth on with an empty token: leave it out unless set.
     assert "BRIDGE_AUTH_TOKEN" not in environment(services["bridge"])

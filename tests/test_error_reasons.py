@@ -111,7 +111,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def http(server):
-    with running_bridge(BridgeSettings(grpc_target=server.address)) as url, \
+    with running_bridge(BridgeSettings(grpc={"target": server.address})) as url, \
             httpx.Client(base_url=url, timeout=60) as http:
         yield http
 

@@ -175,12 +175,12 @@ def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     for name in ("UI_GRPC_TARGET", "UI_SAMPLES_DIR", "UI_MAX_VIDEO_FRAMES"):
         monkeypatch.delenv(name, raising=False)
     default = UISettings()
-    assert (default.grpc_target, default.samples_dir) == ("127.0.0.1:50051", SAMPLES)
+    assert (default.grpc.target, default.samples_dir) == ("127.0.0.1:50051", SAMPLES)
     monkeypatch.setenv("UI_GRPC_TARGET", "10.0.0.5:6000")
     monkeypatch.setenv("UI_MAX_VIDEO_FRAMES", "12")
     monkeypatch.setenv("UI_SAMPLES_DIR", str(tmp_path / "none"))
     settings = UISettings()
-    assert (settings.grpc_target, settings.max_video_frames, settings.samples_available) == ("10.0.0.5:6000", 12, False)
+    assert (settings.grpc.target, settings.max_video_frames, settings.samples_available) == ("10.0.0.5:6000", 12, False)
 
 
 # -- video -------------------------------------------------------------------------------------------

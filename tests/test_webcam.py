@@ -197,7 +197,7 @@ def test_cli_missing_source_is_one_line(grpc_address):
 
 def test_cli_unreachable_server_is_one_line(traffic_video):
     target = f"127.0.0.1:{free_port()}"
-    result = run_cli("--source", str(traffic_video), "--target", target, "--headless", "--health-timeout", "2")
+    result = run_cli("--source", str(traffic_video), "--target", target, "--headless", "--timeout-seconds", "2")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

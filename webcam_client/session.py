@@ -46,8 +46,8 @@ def connect(client: SegmentationClient, settings: WebcamSettings) -> ModelInfo:
     """Check the server is up and serving (short deadline), and fetch the model's palette and labels."""
     where = settings.target
     try:
-        status = client.health(timeout=settings.health_timeout)
-        model = client.get_model(settings.model or None, timeout=settings.health_timeout)
+        status = client.health()
+        model = client.get_model(settings.model or None)
     except (Unavailable, DeadlineExceeded) as exc:
         if exc.reason == "SHUTTING_DOWN":
             raise StartupError(f"the segmentation server at {where} is shutting down; try again shortly") from None
@@ -63,12 +63,7 @@ def connect(client: SegmentationClient, settings: WebcamSettings) -> ModelInfo:
 
 def _client(settings: WebcamSettings) -> SegmentationClient:
     try:
-        return SegmentationClient(
-            settings.target, timeout=settings.health_timeout,
-            token=settings.token.get_secret_value() if settings.token else None, tls=settings.tls,
-            root_certificates=settings.root_certificates, client_cert=settings.client_cert,
-            client_key=settings.client_key,
-        )
+        return settings.connect()
     except OSError as exc:  # a certificate or key file
         raise StartupError(f"cannot read {exc.filename}: {exc.strerror}") from None
 

@@ -14,7 +14,7 @@ from rest_bridge.config import MIB, BridgeSettings
 from rest_bridge.errors import document_problems, install_handlers
 from rest_bridge.limits import BodyLimitMiddleware
 from rest_bridge.metrics import BridgeMetrics, MetricsMiddleware
-from rest_bridge.routes import health, models, segment, stream
+from rest_bridge.routes import health, models, open_inference, segment, stream
 from rest_bridge.state import Bridge, PaletteCache
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 HTTP and WebSocket access to the gRPC semantic segmentation service and the models of its repository.
 
+* `/v2/...` is the Open Inference Protocol (KServe v2) REST API, as Triton's and KServe's clients speak it:
+  health, metadata and `POST /v2/models/{name}/infer` (input IMAGE, output MASK; see docs/open_inference.md).
+  Its errors add the protocol's `error` member to the problem and answer an unusable tensor or image with 400.
 * `POST /v1/segment` takes one image (multipart field `file`, or the raw body with an image content type)
   and answers with a class-id PNG, a coloured PNG, an overlay or JSON.
 * Errors are RFC 9457 problems (`application/problem+json`): `type`, `title`, `status`, `detail` (for people)
@@ -83,8 +86,9 @@ def create_app(settings: BridgeSettings | None = None) -> FastAPI:
     # The token check (and its security scheme in /openapi.json) exists only when a token is set,
     # so the published schema says what this instance really requires.
     auth = [Depends(require_token)] if settings.auth_token else []
-    for module in (segment, models):
+    for module in (segment, models, open_inference):
         app.include_router(module.router, dependencies=auth)
+    app.include_router(open_inference.health_router)  # open, like /readyz: KServe's probes carry no token
     for module in (stream, health):  # the stream checks its token itself; health stays open for probes
         app.include_router(module.router)
     document_problems(app)

@@ -20,12 +20,20 @@ from segmentation_client._exceptions import (
     Unavailable,
     error_for,
 )
+from segmentation_client._open_inference import (
+    InferResponse,
+    InferTensor,
+    ModelMetadata,
+    ServerMetadata,
+    TensorMetadata,
+)
 from segmentation_client._results import ClassArea, ModelInfo, SegmentResult, Timings
 from segmentation_client._settings import ClientSettings
 from segmentation_client.visualize import blur_background, colorize, overlay
 
 __all__ = [
-    "AsyncSegmentationClient", "Cancelled", "ClassArea", "ClientSettings", "DeadlineExceeded", "InvalidInput", "ModelInfo",
-    "ModelNotFound", "ModelUnavailable", "Overloaded", "SegmentResult", "SegmentationClient", "ServiceError",
-    "Timings", "Unauthenticated", "Unavailable", "blur_background", "colorize", "error_for", "overlay",
+    "AsyncSegmentationClient", "Cancelled", "ClassArea", "ClientSettings", "DeadlineExceeded", "InferResponse",
+    "InferTensor", "InvalidInput", "ModelInfo", "ModelMetadata", "ModelNotFound", "ModelUnavailable", "Overloaded",
+    "SegmentResult", "SegmentationClient", "ServerMetadata", "ServiceError", "TensorMetadata", "Timings",
+    "Unauthenticated", "Unavailable", "blur_background", "colorize", "error_for", "overlay",
 ]

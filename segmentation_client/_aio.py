@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from functools import cached_property
 from typing import Self
 
 import grpc
@@ -13,6 +14,7 @@ from segmentation_client import _convert
 from segmentation_client._base import ClientBase
 from segmentation_client._convert import ImageInput
 from segmentation_client._exceptions import ModelNotFound, from_rpc_error
+from segmentation_client._open_inference import AsyncOpenInference
 from segmentation_client._results import ModelInfo, SegmentResult
 
 
@@ -38,6 +40,11 @@ class AsyncSegmentationClient(ClientBase):
 
     async def close(self) -> None:
         await self._channel.close()
+
+    @cached_property
+    def inference(self) -> AsyncOpenInference:
+        """The Open Inference Protocol (KServe v2) calls, on this client's channel and settings."""
+        return AsyncOpenInference(self._channel, self._call)
 
     async def _call(self, method, request, timeout: float | None):
         try:

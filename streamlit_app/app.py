@@ -19,6 +19,7 @@ from streamlit_app import sidebar, state
 from streamlit_app.config import UISettings
 from streamlit_app.errors import show_service_error
 from streamlit_app.image_view import gather_inputs, show_result
+from streamlit_app.live_view import show_live_tab
 from streamlit_app.style import CSS
 from streamlit_app.video_view import show_video_tab
 
@@ -40,7 +41,9 @@ def main() -> None:
     if model is None:
         st.warning(f"The server at {settings.grpc.target} has no model ready to run; see the sidebar.")
         st.stop()
-    images_tab, video_tab = st.tabs([":material/image: Images", ":material/movie: Video"])
+    images_tab, video_tab, live_tab = st.tabs(
+        [":material/image: Images", ":material/movie: Video", ":material/videocam: Live"]
+    )
     with images_tab:
         images = gather_inputs(settings)
         if not images:
@@ -49,6 +52,8 @@ def main() -> None:
             show_result(item, model, display, settings)
     with video_tab:
         show_video_tab(model, display, settings)
+    with live_tab:
+        show_live_tab(model, models, display, settings)
     with st.sidebar:
         sidebar.footer()
 

@@ -61,6 +61,7 @@ def dominant(result: dict) -> int:
     return max(counts, key=counts.get)
 
 
+@pytest.mark.bridge
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_health_metadata_and_infer(protocol, targets, grace_npy):
     live, ready, model_ready, selfie_ready, metadata, jpeg, pixels, selfie = tritonclient_env.calls(
@@ -83,6 +84,7 @@ def test_health_metadata_and_infer(protocol, targets, grace_npy):
     assert selfie["ok"]["classes"]["1"] > 0.2 * 600 * 512  # the person fills much of the portrait
 
 
+@pytest.mark.bridge
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_batches(protocol, targets):
     frames = [str(p) for p in sorted((SAMPLES / "traffic_frames").glob("*.bmp"))]
@@ -96,6 +98,7 @@ def test_batches(protocol, targets):
     assert "one size" in mixed["error"]["message"] and "256x256, 1280x720" in mixed["error"]["message"]
 
 
+@pytest.mark.bridge
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_errors_are_clear_and_the_server_goes_on(protocol, targets, tmp_path):
     (tmp_path / "notes.txt").write_bytes(b"hello, not an image")
@@ -118,6 +121,7 @@ def test_errors_are_clear_and_the_server_goes_on(protocol, targets, tmp_path):
     assert after["ok"]["shape"] == [1, 720, 1280]
 
 
+@pytest.mark.bridge
 def test_json_tensors_over_http(targets, tmp_path):
     """JSON data instead of the binary extension, both ways: UINT8 numbers in, the mask's numbers out."""
     np.save(tmp_path / "tiny.npy", np.zeros((1, 6, 8, 3), np.uint8))
@@ -126,6 +130,7 @@ def test_json_tensors_over_http(targets, tmp_path):
     assert result["ok"]["shape"] == [1, 6, 8]
 
 
+@pytest.mark.bridge
 def test_rest_errors_are_problems_with_the_protocols_error_member(bridge):
     with httpx.Client(base_url=bridge, timeout=30) as http:
         bad_shape = http.post(f"/v2/models/{SELFIE}/infer", json={
@@ -207,6 +212,7 @@ def every_model_server(start_server, tmp_path_factory) -> ServerProcess:
     return server
 
 
+@pytest.mark.bridge
 def test_every_model_of_the_repository(every_model_server, tmp_path):
     ids = sorted(p.parent.name for p in (REPO / "model_repository").glob("*/model.toml"))
     np.save(tmp_path / "small.npy", np.asarray(Image.open(GRACE).convert("RGB").resize((96, 112)))[None])
@@ -256,6 +262,8 @@ def readme_example() -> str:
     return re.match(r"\s*```python\n(.*?)```", text[start:], flags=re.DOTALL).group(1)
 
 
+@pytest.mark.server
+@pytest.mark.bridge
 def test_readme_tritonclient_example_as_written(tmp_path):
     """The README's block, unchanged, from the repository root: the server on 50051 and the bridge on 8000."""
     block = readme_example()
@@ -273,5 +281,8 @@ def test_readme_tritonclient_example_as_written(tmp_path):
         assert server.stop() == 0
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "(1, 720, 1280) ['background', 'cat']", done.stdout
-    assert lines[1].startswith("(1, 600, 512) person "), done.stdout
+    assert lines[:2] == ["True True", "(1, 720, 1280) ['background', 'cat']"], done.stdout
+    assert re.fullmatch(r"\(1, 600, 512\) person \d+% of the pixels", lines[2]), done.stdout
+    # The README says what it prints; the person's share included.
+    said = " ".join((REPO / "README.md").read_text().split(EXAMPLE_MARKER)[1].split("```")[2].split())
+    assert all(f"`{line}`" in said for line in lines), (lines, said)

@@ -98,7 +98,8 @@ class LiveSegmenter:
             frames.put(Captured(next(self._ids), image, time.perf_counter()))
         out = self.draw(image, self._latest.result, self._controls)
         new = av.VideoFrame.from_ndarray(out, format="bgr24")
-        new.pts, new.time_base = frame.pts, frame.time_base
+        if frame.time_base is not None:  # aiortc's frames carry their timing on to the browser
+            new.pts, new.time_base = frame.pts, frame.time_base
         return new
 
     @staticmethod

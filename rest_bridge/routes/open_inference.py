@@ -192,13 +192,12 @@ async def model_ready(name: ModelName, client: ClientDep) -> ModelReady | JSONRe
 
 _INFER_BODY = {
     "required": True,
-    "content": {
-        "application/json": {"schema": inference_body.InferRequestBody.model_json_schema(
-            ref_template="#/components/schemas/{model}")},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "x-description": (
-            "The binary data extension: the JSON request, then the inputs' bytes; the JSON's length in the "
-            "Inference-Header-Content-Length header.")},
-    },
+    "description": ("The JSON inference request; or, with the binary data extension (tritonclient's HTTP client "
+                    "uses it), that JSON followed by the inputs' bytes, the JSON's length in the header "
+                    "Inference-Header-Content-Length and each binary input's size in its parameter "
+                    "binary_data_size."),
+    "content": {"application/json": {"schema": inference_body.InferRequestBody.model_json_schema(
+        ref_template="#/components/schemas/{model}")}},
 }
 
 
@@ -214,7 +213,12 @@ _INFER_BODY = {
 async def infer(name: ModelName, request: Request, client: ClientDep) -> Response:
     """Segment a batch of images: input IMAGE as BYTES (base64 in JSON, or binary) or UINT8 [N, H, W, 3]."""
     body = await request.body()
-    parsed, tensors = inference_body.parse(body, request.headers.get(inference_body.HEADER_LENGTH))
+    try:
+        parsed, tensors = inference_body.parse(body, request.headers.get(inference_body.HEADER_LENGTH))
+    except inference_body.BadInferBody:
+        # An unknown model is the answer before a bad body, as on the gRPC side (404 rather than 400).
+        await client.inference.model_metadata(name)
+        raise
     result = await client.inference.infer(
         name, tensors, [o.name for o in parsed.outputs], request_id=parsed.id,
         parameters={k: v for k, v in parsed.parameters.items() if k != "binary_data_output"},

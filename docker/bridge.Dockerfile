@@ -20,9 +20,9 @@ RUN python -m venv /opt/venv \
     && python -m venv /opt/protoc \
     && python requirements.py protoc > protoc.txt \
     && /opt/protoc/bin/pip install --no-cache-dir -r protoc.txt
-COPY protos/__init__.py protos/segmentation.proto protos/
+COPY protos/__init__.py protos/segmentation.proto protos/open_inference.proto protos/
 RUN /opt/protoc/bin/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
-        protos/segmentation.proto
+        protos/segmentation.proto protos/open_inference.proto
 
 # ---- runtime -------------------------------------------------------------------------------------
 FROM python:3.11-slim-trixie AS runtime

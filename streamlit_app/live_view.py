@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
+from streamlit_webrtc.session_info import get_this_session_info
 
 from segmentation_client import ModelInfo, SegmentationClient
 from streamlit_app.config import UISettings
@@ -32,6 +33,9 @@ def show_live_tab(model: ModelInfo, models: list[ModelInfo], display: Display, s
         help="Most frames a second sent to the server; 0 sends as many as it can take. The camera itself "
              "keeps its own rate: frames above the cap are shown with the newest mask.",
     )
+    if not _browser_session():
+        st.info("The live camera needs the page open in a browser (`streamlit run`).", icon=":material/videocam_off:")
+        return
     controls = Controls(model.id, display, float(max_fps), palettes={m.id: m.palette for m in models})
     segmenter = _segmenter(settings, controls)
     ctx = webrtc_streamer(
@@ -50,6 +54,14 @@ def show_live_tab(model: ModelInfo, models: list[ModelInfo], display: Display, s
     else:
         _close_segmenter()
         st.info("Press **Start camera** and allow the browser to use it.", icon=":material/videocam:")
+
+
+def _browser_session() -> bool:
+    """Whether this run serves a real browser session: streamlit-webrtc needs one (Streamlit's AppTest has none)."""
+    try:
+        return get_this_session_info() is not None
+    except AttributeError:  # AppTest's stand-in runtime has no session manager
+        return False
 
 
 def _segmenter(settings: UISettings, controls: Controls) -> LiveSegmenter:

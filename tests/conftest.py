@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from protos import segmentation_pb2_grpc as pb_grpc
 from rest_bridge import BridgeSettings, create_app
 from rest_bridge.serving import uvicorn_config
 from segmentation_client import SegmentationClient
@@ -133,6 +135,25 @@ def grpc_address(grpc_server) -> str:
     return grpc_server.address
 
 
+@pytest.fixture(scope="module")
+def channel(grpc_address) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(grpc_address) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def stub(channel) -> pb_grpc.SegmenterStub:
+    """A raw Segmenter stub, for tests of what the wire allows that the client library would refuse to send."""
+    return pb_grpc.SegmenterStub(channel)
+
+
+def free_port() -> int:
+    """A loopback port free now, for programs that cannot be told to pick one and report it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture
 def sample_bytes():
     def read(name: str) -> bytes:
@@ -197,3 +218,44 @@ def wait_for_streams(server: ServerProcess, count: int, timeout: float = 30.0) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"the server did not count {count} streams in flight")
         time.sleep(0.05)
+
+
+# -- markers: what a test starts -----------------------------------------------------------------------
+# `make test-fast` runs `-m pure`: the tests that start nothing. A test gets the mark of what it starts
+# from the fixtures it uses (below) or from its module's `pytestmark`; a test with none is pure, and a
+# pure test that starts a process or opens a network connection fails, so the mark cannot lie.
+KINDS = ("server", "bridge", "browser", "window", "deploy")
+FIXTURE_KINDS = {
+    "server": {"start_server", "grpc_server", "selfie_server", "grpc_address", "channel", "stub"},
+    "bridge": {"bridge_url", "http"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        kinds = {mark.name for mark in item.iter_markers() if mark.name in KINDS}
+        for kind, fixtures in FIXTURE_KINDS.items():
+            if kind not in kinds and fixtures & set(getattr(item, "fixturenames", ())):
+                item.add_marker(kind)
+                kinds.add(kind)
+        if not kinds:
+            item.add_marker("pure")
+
+
+class StartedSomething(AssertionError):
+    """A test marked pure started a process or used the network: give it the marker of what it starts."""
+
+
+@pytest.fixture(autouse=True)
+def _pure_tests_start_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("pure") is None:
+        return
+
+    def refuse(what: str):
+        def refused(*args, **kwargs):
+            raise StartedSomething(f"a pure test {what}: mark it with what it starts ({', '.join(KINDS)})")
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("started a process"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("opened a connection"))
+    monkeypatch.setattr(socket.socket, "listen", refuse("listened on a socket"))

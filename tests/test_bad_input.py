@@ -17,12 +17,6 @@ from protos import segmentation_pb2_grpc as pb_grpc
 from tests.conftest import SAMPLES
 
 
-@pytest.fixture(scope="module")
-def stub(grpc_address):
-    with grpc.insecure_channel(grpc_address) as channel:
-        yield pb_grpc.SegmenterStub(channel)
-
-
 def png_bomb(width: int, height: int) -> bytes:
     """A valid greyscale PNG of the given size whose zero rows compress to almost nothing."""
     def chunk(kind: bytes, data: bytes) -> bytes:

@@ -40,6 +40,8 @@ from tests.test_bridge import CAT
 from tests.test_bridge_errors import assert_error
 from tests.test_fuzz import SEEDS, mutated_images
 
+pytestmark = pytest.mark.bridge
+
 SMALL_LIMIT = 4096
 NOT_AN_IMAGE = "not a JPEG, PNG, BMP or WebP"
 

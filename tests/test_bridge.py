@@ -26,6 +26,8 @@ from segmentation_client import AsyncSegmentationClient, SegmentationClient, Seg
 from segmentation_client.visualize import colorize
 from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES, running_bridge
 
+pytestmark = pytest.mark.bridge
+
 DM05 = "deeplabv3-mobilenetv2-dm05-pascal"
 CAT, PERSON, CAT_ID, PERSON_ID = "cat_720p.jpg", "grace_hopper.bmp", 8, 15
 SAMPLE_CASES = [(CAT, "image/jpeg", "cat", (720, 1280)), (PERSON, "image/bmp", "person", (600, 512))]

@@ -11,6 +11,8 @@ import websockets
 from rest_bridge.config import BridgeSettings
 from tests.conftest import SAMPLES, running_bridge
 
+pytestmark = pytest.mark.bridge
+
 TOKEN = "bridge-test-token"
 
 

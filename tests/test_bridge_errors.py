@@ -25,6 +25,8 @@ from tests.test_bridge import CAT, post_file, post_raw
 from tests.test_bridge_stream import stream_messages, ws_url
 from tests.test_security import certs  # noqa: F401  (a fixture: the test CA and certificates)
 
+pytestmark = pytest.mark.bridge
+
 RESNET = "deeplabv3-resnet50"
 SMALL_LIMIT = 1000
 

@@ -18,6 +18,8 @@ import pytest
 from rest_bridge import BridgeSettings
 from tests.conftest import SAMPLES, running_bridge
 
+pytestmark = pytest.mark.bridge
+
 HEADER_TIMEOUT = 4.0  # long enough for the other clients to be answered while the slow ones hang on
 TIMEOUT = 1.0  # the bridge's other timeouts in these tests
 SLOW_CLIENTS = 200

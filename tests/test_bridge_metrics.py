@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rest_bridge.config import BridgeSettings
 from tests.conftest import SAMPLES, running_bridge
+
+pytestmark = pytest.mark.bridge
 
 
 def samples(http: httpx.Client) -> dict:

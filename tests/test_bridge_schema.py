@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from rest_bridge import BridgeSettings, create_app
 
+pytestmark = pytest.mark.bridge
+
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/bmp": ".bmp", "image/webp": ".webp"}
 
 

@@ -18,6 +18,8 @@ from websockets.sync.client import connect
 from rest_bridge import BridgeSettings
 from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge
 
+pytestmark = pytest.mark.bridge
+
 CAR_ID = 7
 FRAMES = [(SAMPLES / "traffic_frames" / f"000{i}.bmp").read_bytes() for i in (1, 2, 3)]
 

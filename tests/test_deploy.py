@@ -24,7 +24,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,7 +39,9 @@ from pydantic import BaseModel
 from rest_bridge.config import BridgeSettings
 from server.config import ServerSettings
 from streamlit_app.config import UISettings
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
+
+pytestmark = pytest.mark.deploy
 
 DOCKER = REPO / "docker"
 K8S = REPO / "deploy" / "k8s"
@@ -606,7 +607,7 @@ def test_server_healthcheck_against_a_real_server(grpc_server):
     argv = healthcheck_argv(Dockerfile.parse(DOCKER / "server.Dockerfile"))
     ok = run_healthcheck(argv, {"SEGMENTATION_PORT": str(grpc_server.port)})
     assert ok.returncode == 0 and ok.stdout.strip() == "SERVING", ok.stdout + ok.stderr
-    down = run_healthcheck(argv, {"SEGMENTATION_PORT": str(closed_port())})
+    down = run_healthcheck(argv, {"SEGMENTATION_PORT": str(free_port())})
     assert down.returncode == 1 and "UNAVAILABLE" in down.stdout
 
 
@@ -659,13 +660,6 @@ def http_port() -> Iterator[int]:
     httpd.server_close()
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("name, port_variable", [("bridge.Dockerfile", "BRIDGE_PORT"),
                                                  ("ui.Dockerfile", "STREAMLIT_SERVER_PORT")])
 def test_http_healthchecks(name, port_variable, http_port):
@@ -675,7 +669,7 @@ def test_http_healthchecks(name, port_variable, http_port):
     assert ok.returncode == 0 and ok.stdout.strip() == "HTTP 200", ok.stdout + ok.stderr
     not_ready = run_healthcheck([*argv[:3], "/readyz", *argv[4:]], {port_variable: str(http_port)})
     assert not_ready.returncode == 1 and not_ready.stdout.strip() == "HTTP 503"
-    down = run_healthcheck(argv, {port_variable: str(closed_port())})
+    down = run_healthcheck(argv, {port_variable: str(free_port())})
     assert down.returncode == 1
 
 

@@ -31,6 +31,8 @@ from tests.conftest import DEFAULT_MODEL, SAMPLES, running_bridge, wait_for_stre
 from tests.model_folders import link_model
 from tests.test_bad_input import png_bomb
 
+pytestmark = pytest.mark.bridge
+
 FRAGILE, SLOW, BROKEN = "fragile", "slow", "broken"
 WHITE = np.full((64, 64, 3), 255, np.uint8)
 GREY = np.full((64, 64, 3), 100, np.uint8)

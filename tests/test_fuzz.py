@@ -5,13 +5,11 @@ from __future__ import annotations
 import io
 
 import grpc
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from protos import segmentation_pb2 as pb
-from protos import segmentation_pb2_grpc as pb_grpc
 
 
 def _seed(fmt: str, mode: str = "RGB") -> bytes:
@@ -38,12 +36,6 @@ def mutated_images(draw) -> bytes:
         elif kind == "delete":
             del data[at : at + draw(st.integers(1, 64))]
     return bytes(data)
-
-
-@pytest.fixture(scope="module")
-def stub(grpc_address):
-    with grpc.insecure_channel(grpc_address) as channel:
-        yield pb_grpc.SegmenterStub(channel)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

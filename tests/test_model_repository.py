@@ -19,6 +19,8 @@ from segmentation_client import ModelNotFound, ModelUnavailable, SegmentationCli
 from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, REPO, SAMPLES, wait_until_loaded
 from tests.model_folders import link_model
 
+pytestmark = pytest.mark.server
+
 SELFIE = "selfie-segmentation"
 SELFIE_CONFIG = (MODEL_REPOSITORY / SELFIE / "model.toml").read_text()
 SELFIE_WEIGHTS = MODEL_REPOSITORY / SELFIE / "selfie_segmentation.tflite"

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DEFAULT_MODEL, REPO, ServerProcess
+
+pytestmark = pytest.mark.server
 
 SECTION = "### From any gRPC tool"
 

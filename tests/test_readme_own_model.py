@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, SHARED, ServerProcess
+
+pytestmark = pytest.mark.server
 
 SECTION = "## Serve your own model"
 

@@ -13,21 +13,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
 
 from protos import segmentation_pb2 as pb
-from protos import segmentation_pb2_grpc as pb_grpc
 from tests.conftest import DEFAULT_MODEL, SAMPLES
 
 PERSON, CAT, CAR, BIRD = 15, 8, 7, 3
-
-
-@pytest.fixture(scope="module")
-def channel(grpc_address):
-    with grpc.insecure_channel(grpc_address) as channel:
-        yield channel
-
-
-@pytest.fixture(scope="module")
-def stub(channel):
-    return pb_grpc.SegmenterStub(channel)
 
 
 def segment(stub, data: bytes, **fields) -> pb.SegmentResponse:

@@ -5,7 +5,6 @@ The page reads its target from UI_GRPC_TARGET, as it does when started by `strea
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from segmentation_client import SegmentationClient
-from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, SAMPLES, SELFIE
+from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, SAMPLES, SELFIE, free_port
 from tests.test_ui_logic import write_traffic_video
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
@@ -175,16 +174,10 @@ def test_unreadable_video_is_reported_plainly(app: AppTest) -> None:
     assert "run_video" not in [b.key for b in app.button]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_down_is_explained_and_page_recovers_when_it_comes_back(
     start_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = _free_port()
+    port = free_port()
     target = f"127.0.0.1:{port}"
     at = _app(target, monkeypatch).run()
     assert not at.exception

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES
+from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES, free_port
 from tests.test_ui_logic import write_traffic_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,12 +34,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromium-driver are not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
@@ -63,7 +56,7 @@ def start_streamlit(tmp_path: Path) -> Iterator:
     procs: list[subprocess.Popen] = []
 
     def start(target: str) -> str:
-        port, log = _free_port(), tmp_path / f"streamlit-{len(procs)}.log"
+        port, log = free_port(), tmp_path / f"streamlit-{len(procs)}.log"
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "streamlit", "run", "streamlit_app/app.py", "--server.headless", "true",
@@ -185,7 +178,7 @@ def test_segmented_video_plays_in_browser(streamlit_url: str, browser, tmp_path:
 def test_page_recovers_by_itself_when_the_server_starts(start_streamlit, start_server, browser) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = _free_port()
+    port = free_port()
     browser.get(start_streamlit(f"127.0.0.1:{port}"))
     wait = WebDriverWait(browser, 120)
     wait.until(lambda d: "Cannot reach the segmentation server" in d.page_source)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import statistics
 import subprocess
 import sys
@@ -14,11 +13,13 @@ import numpy as np
 import pytest
 
 from segmentation_client import SegmentationClient
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, free_port
 from webcam_client.__main__ import main
 from webcam_client.config import WebcamSettings
 from webcam_client.render import View
 from webcam_client.session import Session, run_session
+
+pytestmark = pytest.mark.server
 
 FPS = 30
 SECONDS = 3
@@ -166,12 +167,6 @@ def test_window_keys_and_quit(grpc_address, traffic_video, tmp_path):
     assert len(list(tmp_path.glob("webcam-*.png"))) == 1
     assert session.summary.captured < FPS * SECONDS  # q quit long before the video's end
     assert all(f.shape == (256, 256, 3) for f in window.shown)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -38,12 +38,18 @@ class Window:
     def __init__(self, title: str) -> None:
         _check_backend()
         self.title = title
+        self._sized = False
         try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+            # Resizable, keeping the picture's aspect ratio, without Qt's toolbar and status bar.
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             raise GuiUnavailable(f"cannot open a window ({str(exc).strip().splitlines()[-1]}); {NO_GUI_HINT}") from None
 
     def show(self, frame: np.ndarray, wait_ms: int = 1) -> int:
+        if not self._sized:
+            # A resizable window opens at the backend's default size; open it at the frame's, pixel for pixel.
+            cv2.resizeWindow(self.title, frame.shape[1], frame.shape[0])
+            self._sized = True
         cv2.imshow(self.title, frame)
         key = cv2.waitKey(wait_ms)
         return key & 0xFF if key >= 0 else -1

@@ -61,7 +61,7 @@ def main() -> None:
 def _models_or_stop(settings: UISettings) -> list[ModelInfo]:
     """The server's models; without a server the page explains what to check and stops here."""
     try:
-        return state.list_models(settings.grpc.target, settings.deadline_s)
+        return state.list_models(settings.grpc.target, settings.grpc.timeout_seconds)
     except ServiceError as exc:
         show_service_error("Loading the model list", exc, settings)
         st.button("Try again", icon=":material/refresh:", key="retry")
@@ -73,7 +73,7 @@ def _models_or_stop(settings: UISettings) -> list[ModelInfo]:
 def _rerun_when_server_is_back(settings: UISettings) -> None:
     """Poll the server's health while it is down, and reload the page once it serves."""
     try:
-        status = state.get_client(settings.grpc.target, settings.deadline_s).health(timeout=2)
+        status = state.get_client(settings.grpc.target, settings.grpc.timeout_seconds).health(timeout=2)
     except ServiceError:
         return
     if status == "SERVING":  # the server says SERVING once its default model is ready

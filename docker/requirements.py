@@ -32,7 +32,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     ),
     # streamlit run streamlit_app/app.py and the gRPC client.
     "ui": (
-        "streamlit", "grpcio", "grpcio-health-checking", "grpcio-status", "googleapis-common-protos", "protobuf",
+        "streamlit", "streamlit-webrtc", "aiortc", "grpcio", "grpcio-health-checking", "grpcio-status", "googleapis-common-protos", "protobuf",
         "numpy", "pillow", "opencv-python-headless",
         "pydantic", "pydantic-settings",
     ),

@@ -43,6 +43,8 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /src/protos/ protos/
 COPY segmentation_client/ segmentation_client/
 COPY streamlit_app/ streamlit_app/
+# The Live tab reuses the webcam client's frame pipeline (latest-frame slot, in-flight window, stats).
+COPY webcam_client/ webcam_client/
 COPY docker/healthcheck.py healthcheck.py
 USER 10001:10001
 EXPOSE 8501

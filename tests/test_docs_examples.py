@@ -8,6 +8,8 @@ Each ```bash, ```sh and ```python block is one of:
   server, the bridge, the UI); each must come up and listen on its port, then is stopped;
 - `<!-- example: tested by tests/NAME.py -->`: that test runs the block as written (checked here to
   exist and to read that document);
+- `<!-- example: exits N: REASON -->`: run, and must exit N, for the reason given (a check that
+  reports a problem this machine has);
 - `<!-- example: not run: REASON -->`: cannot run on a test machine (a container engine, a cluster, a
   camera); the reason is shown as the skip reason.
 Data blocks (yaml, toml, json, untagged output) are not examples.
@@ -29,7 +31,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, SHARED, ServerProcess
+from segmentation_client import SegmentationClient
+from tests.conftest import REPO, SHARED, ServerProcess, wait_until_loaded
 
 pytestmark = [pytest.mark.server, pytest.mark.bridge]
 
@@ -66,17 +69,20 @@ def examples() -> list[Example]:
 
 def of_kind(kind: str) -> list[Example]:
     def kind_of(example: Example) -> str:
-        return example.marker.split(":")[0].split()[0] if example.marker else "run"
+        kind = example.marker.split(":")[0].split()[0] if example.marker else "run"
+        return "run" if kind == "exits" else kind
     return [example for example in examples() if kind_of(example) == kind]
 
 
 def test_every_example_is_run_or_says_why_not():
-    kinds = ("run", "services", "tested", "not")
+    kinds = ("run", "services", "tested", "not", "exits")
     for example in examples():
         kind = example.marker.split()[0].rstrip(":") if example.marker else "run"
         assert kind in kinds, f"{example.id}: unknown marker {example.marker!r}"
         if kind == "not":
             assert re.fullmatch(r"not run: \S.{10,}", example.marker), f"{example.id}: say why it is not run"
+        if kind == "exits":
+            assert re.fullmatch(r"exits \d+: \S.{10,}", example.marker), f"{example.id}: say why it exits so"
     assert len(of_kind("run")) >= 10
 
 
@@ -174,7 +180,8 @@ def test_services_example_comes_up(example: Example, workdir: Path, tmp_path: Pa
         for i, command in enumerate(commands(example.code)):
             log = tmp_path / f"{i}.log"
             with log.open("w") as out:
-                proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=workdir, env=environment(),
+                # `exec` so that the signal reaches the program; `env` for a command that starts with VAR=value.
+                proc = subprocess.Popen(["bash", "-c", f"exec env {command}"], cwd=workdir, env=environment(),
                                         stdout=out, stderr=subprocess.STDOUT)
             started.append(proc)
             wait_listening(port_of(command), proc, log)
@@ -206,6 +213,8 @@ def stack(workdir: Path, tmp_path_factory):
     bridge = None
     try:
         server.wait_ready()
+        with SegmentationClient(server.address) as client:
+            wait_until_loaded(client)  # the examples use the selfie models too, which load after SERVING
         with (logs / "bridge.log").open("w") as out:
             bridge = subprocess.Popen([sys.executable, "-m", "rest_bridge", "--port", "8000",
                                        "--grpc.target", "127.0.0.1:50051"], cwd=workdir, stdout=out,
@@ -229,4 +238,5 @@ def stack(workdir: Path, tmp_path_factory):
 @pytest.mark.parametrize("example", of_kind("run"), ids=lambda e: e.id)
 def test_example_runs_as_written(example: Example, stack, workdir: Path):
     done = run(example, workdir)
-    assert done.returncode == 0, f"{example.id} failed ({done.returncode}):\n{example.code}\n{done.stdout}\n{done.stderr}"
+    expected = int(example.marker.split()[1].rstrip(":")) if example.marker.startswith("exits") else 0
+    assert done.returncode == expected, f"{example.id} failed ({done.returncode}):\n{example.code}\n{done.stdout}\n{done.stderr}"

@@ -286,3 +286,28 @@ def test_readme_tritonclient_example_as_written(tmp_path):
     # The README says what it prints; the person's share included.
     said = " ".join((REPO / "README.md").read_text().split(EXAMPLE_MARKER)[1].split("```")[2].split())
     assert all(f"`{line}`" in said for line in lines), (lines, said)
+
+
+def docs_uint8_example() -> str:
+    text = (REPO / "docs" / "open_inference.md").read_text()
+    start = text.index(EXAMPLE_MARKER) + len(EXAMPLE_MARKER)
+    return re.match(r"\s*```python\n(.*?)```", text[start:], flags=re.DOTALL).group(1)
+
+
+@pytest.mark.server
+def test_docs_uint8_example_as_written(tmp_path):
+    """docs/open_inference.md's UINT8 batch through tritonclient, unchanged, from the repository root."""
+    block = docs_uint8_example()
+    assert "127.0.0.1:50051" in block
+    server = ServerProcess(log_path=tmp_path / "server.log", command=[
+        sys.executable, "-m", "server", "--port", "50051", "--metrics-port", "0", "--models",
+        f"{DEFAULT_MODEL},{SELFIE}"])
+    try:
+        server.wait_ready()
+        with SegmentationClient(server.address) as client:
+            wait_until_loaded(client)
+        done = tritonclient_env.run_script(block, cwd=REPO)
+    finally:
+        assert server.stop() == 0
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"\(600, 512\) person on \d+% of the pixels\n", done.stdout), done.stdout

@@ -43,6 +43,8 @@ test-fast: $(STAMP)
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
+	test -x bench/.triton-venv/bin/python || /usr/bin/python3.11 -m venv bench/.triton-venv
+	bench/.triton-venv/bin/python -m pip install -q --no-deps -r bench/requirements-triton.txt
 	$(PY) -m bench $(BENCH_ARGS)
 
 soak: setup

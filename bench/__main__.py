@@ -1,8 +1,9 @@
 """python -m bench: measure the service against the in-process pipeline and against its peers.
 
-Every row runs `--repeats` times for `--seconds` after a warm-up; the table shows the median
-throughput, its spread over the repeats, latency percentiles over all repeats, and the cores
-used by the serving processes and by this load generator.
+For each model (DeepLab, whose 130 ms hide the service's costs, and the fast selfie model, which
+shows them), every row runs `--repeats` times for `--seconds` after a warm-up; the table shows the
+median throughput, its spread over the repeats, latency percentiles over all repeats, the cores used
+by the serving processes and by this load generator, and the ratio to that model's in-process pipeline.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from pathlib import Path
 import cv2
 import httpx
 
-from bench import services
+from bench import services, streams
 from bench.measure import CpuMeter, Row, closed_loop, summarize
+from bench.segmenter import DEFAULT_MODEL, FAST_MODEL, REPOSITORY
 from segmentation_client import AsyncSegmentationClient
+from segmentation_client._open_inference import InferTensor
 from server import imaging
 from server.config import ServerSettings
 from server.imaging import EncodedImage
+from server.loading import resources_for
+from server.model_config import load_spec
 from server.models import ModelRegistry
 from server.pipeline import Pipeline
 
@@ -34,10 +39,17 @@ SAMPLES = Path("../shared/samples")
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.image = (SAMPLES / "cat_720p.jpg").read_bytes()
+        self.photo = (SAMPLES / "cat_720p.jpg").read_bytes()
         frame = cv2.resize(cv2.imread(str(SAMPLES / "cat_720p.jpg")), (640, 480), interpolation=cv2.INTER_AREA)
         self.frame = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
         self.rows: list[Row] = []
+        self.model = DEFAULT_MODEL
+        self.image = self.photo
+
+    def use(self, model: str) -> None:
+        """Rows from now on are of `model`: DeepLab on the 720p photo, the fast video model on 640x480 frames."""
+        self.model = model
+        self.image = self.photo if model == DEFAULT_MODEL else self.frame
 
     async def repeat(self, name: str, once, pids: list[int], **extra) -> Row:
         """Warm up, then run `once()` -> (images/s, latencies) the configured number of times."""
@@ -49,9 +61,11 @@ class Bench:
             # In-process rows have no separate server: all the work is this process's.
             cpu.append((meter.server, meter.client) if pids else (meter.client, 0.0))
         row = summarize(name, [(r[0], r[1]) for r in results], cpu, **extra)
+        row.model = self.model
         if results and len(results[0]) > 2:
             row.extra.update(results[-1][2])
-        print(f"  {name}: {row.throughput:.1f} img/s, p50 {row.p50_ms:.0f} ms, p95 {row.p95_ms:.0f} ms", flush=True)
+        print(f"  {self.model} {name}: {row.throughput:.1f} img/s, p50 {row.p50_ms:.0f} ms, "
+              f"p95 {row.p95_ms:.0f} ms", flush=True)
         self.rows.append(row)
         return row
 
@@ -63,12 +77,12 @@ class Bench:
         return once
 
     async def in_process(self) -> None:
-        settings = ServerSettings(models=["deeplabv3-mobilenetv2-pascal"], metrics_port=None)
+        settings = ServerSettings(models=[self.model], default_model=self.model, metrics_port=None)
         registry = ModelRegistry(settings)
         model = registry.load(registry.default_id).loaded
         pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
         backend, transform = model.backend, model.transform
-        decoded = imaging.decode(EncodedImage(self.image), settings.max_image_pixels, transform.size)
+        decoded = imaging.decode(EncodedImage(self.image), settings.max_image_pixels, transform.size, transform.stretch)
         tensor = transform(decoded.rgb)[0]
         loop = asyncio.get_running_loop()
         concurrency = settings.workers * 2  # keeps every worker busy
@@ -81,85 +95,105 @@ class Bench:
                               workers=settings.workers, threads=settings.threads)
             frame = lambda: loop.run_in_executor(pool, pipeline.run, "", EncodedImage(self.frame))
             await self.repeat("2. in-process pipeline, one 640x480 frame at a time", self.closed(frame, 1), [])
+        model.retire()
 
     async def grpc(self) -> None:
-        with services.grpc_server("--models", "deeplabv3-mobilenetv2-pascal") as (proc, address):
+        with services.grpc_server("--models", self.model, "--default-model", self.model) as (proc, address):
             async with AsyncSegmentationClient(address, timeout=60) as client:
-                call = lambda: client.segment(self.image)
-                for concurrency in (1, 2, 4, 8):
+                call = lambda: client.segment(self.image, self.model)
+                for concurrency in (1, 4, 16):
                     await self.repeat(f"3. gRPC Segment, concurrency {concurrency}",
                                       self.closed(call, concurrency), [proc.pid])
-                await self.repeat("4. gRPC SegmentStream NONE (640x480)", self.stream(client, "none", 0), [proc.pid])
+                await self.repeat("4. gRPC SegmentStream NONE (640x480)",
+                                  streams.grpc_stream(client, self.model, self.frame, "none", 0), [proc.pid])
                 await self.repeat("4. gRPC SegmentStream LATEST, 30 fps offered (640x480)",
-                                  self.stream(client, "latest", 30), [proc.pid])
-            if self.args.rest:
-                await self.rest(proc, address)
+                                  streams.grpc_stream(client, self.model, self.frame, "latest", 30), [proc.pid])
+                if self.args.rest:
+                    await self.rest(proc, address)
+                await self.live(client, proc.pid)
 
-    def stream(self, client: AsyncSegmentationClient, policy: str, fps: float):
-        async def once(seconds: float):
-            sent: dict[int, float] = {}
-            end = time.perf_counter() + seconds
-
-            async def frames():
-                frame_id = 0
-                while time.perf_counter() < end:
-                    frame_id += 1
-                    sent[frame_id] = time.perf_counter()
-                    yield frame_id, self.frame
-                    if fps:
-                        await asyncio.sleep(max(0.0, sent[frame_id] + 1 / fps - time.perf_counter()))
-
-            start = time.perf_counter()
-            latencies, dropped = [], 0
-            async for result in client.stream(frames(), drop_policy=policy):
-                latencies.append((time.perf_counter() - sent[result.frame_id]) * 1000)
-                dropped = result.frames_dropped
-            elapsed = time.perf_counter() - start
-            return len(latencies) / elapsed, latencies, {"offered": len(sent), "dropped": dropped,
-                                                          "drop_rate": dropped / max(1, len(sent))}
-        return once
+    async def live(self, client: AsyncSegmentationClient, pid: int) -> None:
+        """The most 30 fps cameras the server keeps up with (each p95 <= 66 ms, < 1 % dropped), 1 upwards."""
+        best = None
+        for n in range(1, self.args.max_live + 1):
+            with CpuMeter([pid]) as meter:
+                rate, latencies, extra = await streams.live(client, self.model, self.frame, n, self.args.seconds)
+            print(f"    {n} live streams: worst p95 {extra['worst_p95_ms']:.0f} ms, "
+                  f"worst drop {extra['drop_rate']:.1%}", flush=True)
+            if not extra["passed"]:
+                break
+            best = summarize("", [(rate, latencies)], [(meter.server, meter.client)], **extra)
+        if best is None:
+            best = summarize("", [(0.0, [])], [(0.0, 0.0)], streams=0)
+        best.name, best.model = "8. live streams per machine (30 fps 640x480 each, LATEST)", self.model
+        self.rows.append(best)
 
     async def rest(self, grpc_proc, address: str) -> None:
         port = services.free_port()
         args = ["rest_bridge", "--port", str(port), "--grpc.target", address]
         with services.http_process(args, port, "/healthz") as (proc, base):
+            pids = [grpc_proc.pid, proc.pid]
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 for fmt in ("png", "json"):
                     async def call(fmt=fmt):
-                        response = await http.post("/v1/segment", params={"format": fmt}, content=self.image,
-                                                   headers={"content-type": "image/jpeg"})
+                        response = await http.post("/v1/segment", params={"format": fmt, "model": self.model},
+                                                   content=self.image, headers={"content-type": "image/jpeg"})
                         response.raise_for_status()
                     for concurrency in (1, 4):
                         await self.repeat(f"5. REST POST /v1/segment {fmt}, concurrency {concurrency}",
-                                          self.closed(call, concurrency), [grpc_proc.pid, proc.pid])
+                                          self.closed(call, concurrency), pids)
+            url = f"ws://127.0.0.1:{port}/v1/stream?model={self.model}&drop_policy=none"
+            await self.repeat("5. WebSocket /v1/stream NONE, 4 frames in flight (640x480)",
+                              streams.websocket_stream(url, self.frame, 4), pids)
 
     async def peers(self) -> None:
         for which, label in (("original", "6. original design (FastAPI, model in handler)"), ("litserve", "7. LitServe")):
             port = services.free_port()
             probe = "/docs" if which == "original" else "/health"
-            with services.http_process(["bench.peers", which, "--port", str(port)], port, probe) as (proc, base):
+            args = ["bench.peers", which, "--port", str(port), "--model", self.model]
+            with services.http_process(args, port, probe) as (proc, base):
                 async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                     path = "/segment" if which == "original" else "/predict"
 
                     async def call(path: str = path):
-                        files = {"file": ("cat.jpg", self.image, "image/jpeg")}
+                        files = {"file": ("image.jpg", self.image, "image/jpeg")}
                         (await http.post(path, files=files)).raise_for_status()
                     for concurrency in (1, 4):
                         await self.repeat(f"{label}, concurrency {concurrency}", self.closed(call, concurrency),
                                           [proc.pid])
+        if self.args.triton:
+            await self.triton()
+
+    async def triton(self) -> None:
+        # The instances and threads the service gives this model (its config, else the server's defaults).
+        resources = resources_for(load_spec(REPOSITORY / self.model), ServerSettings(metrics_port=None))
+        batching = self.args.triton_batching
+        with services.triton_server(self.model, resources.instances, resources.threads, batching) as (proc, address):
+            shape = [1, 1] if batching else [1]
+            tensor = InferTensor("IMAGE", "BYTES", shape, len(self.image).to_bytes(4, "little") + self.image)
+            async with AsyncSegmentationClient(address, timeout=60) as client:
+                call = lambda: client.inference.infer("segment", [tensor])
+                for concurrency in (1, 4):
+                    await self.repeat(f"9. NVIDIA Triton 2.51 (pytriton), {resources.instances}x{resources.threads} "
+                                      f"threads, dynamic batching {'on' if batching else 'off'}, "
+                                      f"concurrency {concurrency}", self.closed(call, concurrency), [proc.pid])
 
     async def run(self) -> None:
         print(f"bench: {self.args.repeats} x {self.args.seconds:.0f} s per row after {self.args.warmup:.0f} s warm-up")
-        await self.in_process()
-        await self.grpc()
-        if self.args.peers:
-            await self.peers()
-        pipeline = next(r for r in self.rows if r.name.startswith("2."))
-        single = next(r for r in self.rows if "one 640x480 frame" in r.name)
-        for row in self.rows:
-            row.ratio = row.throughput / pipeline.throughput
-            if "LATEST" in row.name:
-                row.extra["p95_vs_single_frame"] = row.p95_ms / single.p50_ms
+        for model in self.args.models:
+            self.use(model)
+            first = len(self.rows)
+            await self.in_process()
+            await self.grpc()
+            if self.args.peers:
+                await self.peers()
+            rows = self.rows[first:]
+            pipeline = next(r for r in rows if r.name.startswith("2."))
+            single = next(r for r in rows if "one 640x480 frame" in r.name)
+            for row in rows:
+                row.ratio = row.throughput / pipeline.throughput
+                if "LATEST" in row.name and row.p95_ms:
+                    row.extra["p95_vs_single_frame"] = row.p95_ms / single.p50_ms
 
 
 def machine() -> dict:
@@ -169,19 +203,26 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def _note(r: Row) -> str:
+    if "streams" in r.extra:
+        return f": **{r.extra['streams']}** (worst stream p95 {r.extra.get('worst_p95_ms', 0):.0f} ms)"
+    note = f" (dropped {r.extra['drop_rate']:.0%} of {r.extra['offered']})" if "drop_rate" in r.extra else ""
+    if "p95_vs_single_frame" in r.extra:
+        note += f", p95 = {r.extra['p95_vs_single_frame']:.2f}x one frame"
+    return note
+
+
 def table(rows: list[Row]) -> str:
-    lines = ["| measurement | img/s | spread | p50 ms | p95 ms | p99 ms | serving cores | load-gen cores | vs (2) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        note = ""
-        if "drop_rate" in r.extra:
-            note = f" (dropped {r.extra['drop_rate']:.0%} of {r.extra['offered']})"
-        if "p95_vs_single_frame" in r.extra:
-            note += f", p95 = {r.extra['p95_vs_single_frame']:.2f}x one frame"
-        lines.append(f"| {r.name}{note} | {r.throughput:.1f} | {r.spread[0]:.1f}-{r.spread[1]:.1f} | {r.p50_ms:.0f} "
-                     f"| {r.p95_ms:.0f} | {r.p99_ms:.0f} | {r.server_cpu:.2f} | {r.client_cpu:.2f} "
-                     f"| {r.ratio:.0%} |")
-    return "\n".join(lines)
+    lines = []
+    for model in dict.fromkeys(r.model for r in rows):
+        lines += ["", f"**{model}**", "",
+                  "| measurement | img/s | spread | p50 ms | p95 ms | p99 ms | serving cores | load-gen cores | vs (2) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in (r for r in rows if r.model == model):
+            lines.append(f"| {r.name}{_note(r)} | {r.throughput:.1f} | {r.spread[0]:.1f}-{r.spread[1]:.1f} "
+                         f"| {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | {r.server_cpu:.2f} "
+                         f"| {r.client_cpu:.2f} | {r.ratio:.0%} |")
+    return "\n".join(lines).strip()
 
 
 def main() -> None:
@@ -189,8 +230,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--models", type=lambda s: s.split(","), default=[DEFAULT_MODEL, FAST_MODEL],
+                        help="comma-separated model ids")
+    parser.add_argument("--max-live", type=int, default=12, help="most live streams to try")
     parser.add_argument("--no-rest", dest="rest", action="store_false")
     parser.add_argument("--no-peers", dest="peers", action="store_false")
+    parser.add_argument("--no-triton", dest="triton", action="store_false", help="skip the Triton peer")
+    parser.add_argument("--triton-batching", action="store_true",
+                        help="Triton's dynamic batcher on (off by default: measured slower here)")
     parser.add_argument("--output", type=Path, default=Path("bench-results/latest.json"))
     args = parser.parse_args()
     bench = Bench(args)

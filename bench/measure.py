@@ -26,7 +26,8 @@ class Row:
     server_cpu: float  # cores busy in the serving processes
     client_cpu: float  # cores busy in the load generator (this process)
     extra: dict = field(default_factory=dict)
-    ratio: float = 0.0  # throughput / in-process pipeline throughput
+    ratio: float = 0.0
+    model: str = ""  # throughput / in-process pipeline throughput
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -23,11 +23,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def process(args: list[str], ready: callable, timeout: float = 120) -> Iterator[subprocess.Popen]:
+def process(args: list[str], ready: callable, timeout: float = 120,
+            python: str = sys.executable) -> Iterator[subprocess.Popen]:
     """Run `python -m ...args` until the block ends; `ready(log_text)` says when it is up."""
     with tempfile.TemporaryFile("w+") as log:
         # A session of its own, so stopping it stops the workers it spawned too (LitServe has some).
-        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([python, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             deadline = time.monotonic() + timeout
@@ -66,6 +67,19 @@ def grpc_server(*flags: str) -> Iterator[tuple[subprocess.Popen, str]]:
     found = re.compile(r"serving on ")
     with process(["server", "--port", str(port), "--metrics-port", "0", *flags], lambda t: bool(found.search(t))) as p:
         yield p, f"127.0.0.1:{port}"
+
+
+TRITON_PYTHON = "bench/.triton-venv/bin/python"  # made by `make bench`
+
+
+@contextlib.contextmanager
+def triton_server(model: str, instances: int, threads: int, batching: bool) -> Iterator[tuple[subprocess.Popen, str]]:
+    """NVIDIA Triton serving `model` (bench/triton_peer.py) in its own environment."""
+    port = free_port()
+    args = ["bench.triton_peer", "--model", model, "--grpc-port", str(port), "--instances", str(instances),
+            "--threads", str(threads), *(["--batching"] if batching else [])]
+    with process(args, lambda text: "triton serving" in text, python=TRITON_PYTHON) as proc:
+        yield proc, f"127.0.0.1:{port}"
 
 
 def _http_ready(url: str):

@@ -46,7 +46,7 @@ def check_grpc(service: str, timeout: float) -> str:
     address = f"127.0.0.1:{_port('SEGMENTATION_PORT', 50051)}"
     cert, key = os.environ.get("SEGMENTATION_TLS_CERT"), os.environ.get("SEGMENTATION_TLS_KEY")
     if cert and key:
-        client_pair = (None, None)
+        client_pair: tuple[bytes | None, bytes | None] = (None, None)
         if os.environ.get("SEGMENTATION_TLS_CLIENT_CA"):
             client_pair = (_read("HEALTHCHECK_TLS_CLIENT_KEY", key), _read("HEALTHCHECK_TLS_CLIENT_CERT", cert))
         credentials = grpc.ssl_channel_credentials(_read("HEALTHCHECK_TLS_CA", cert), *client_pair)

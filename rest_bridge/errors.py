@@ -8,6 +8,7 @@ few it finds itself before any call, onto HTTP here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -179,7 +180,7 @@ def reason_for(exc: BaseException) -> str:
     return getattr(exc, "reason", "INTERNAL")
 
 
-def problem(status: int, detail: str, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(status: int, detail: str, reason: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem+json response."""
     body = {"type": f"urn:segmentation:error:{reason}" if reason else "about:blank",
             "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "reason": reason}
@@ -202,13 +203,15 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, detail_for(exc), reason_for(exc), _retry_headers(request, status))
 
 
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # registered for it; Starlette types every handler for Exception
     # Starlette's own refusals (404 no route, 405 with Allow, 400 malformed multipart) keep their status.
     reason = {404: "NO_ROUTE", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INVALID_REQUEST")
     return problem(exc.status_code, str(exc.detail), reason, exc.headers)
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for it
     # One sentence like every other error, not FastAPI's list of objects.
     parts = []
     for error in exc.errors():
@@ -248,7 +251,7 @@ def document_problems(app: FastAPI) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

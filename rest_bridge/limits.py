@@ -61,7 +61,7 @@ class BodyLimitMiddleware:
                 # A client sending its body slowly, or not at all, must not hold the request forever.
                 message = await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:
-                raise BodyTimeout(self.body_timeout) from None
+                raise BodyTimeout(self.body_timeout or 0.0) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:

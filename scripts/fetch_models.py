@@ -20,9 +20,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def wanted(config: dict) -> list[tuple[str, str | None, str | None]]:
+def wanted(config: dict) -> list[tuple[str, str, str | None]]:
     """(file, url, sha256) of each file the config names that can be fetched."""
-    files = []
+    files: list[tuple[str, str, str | None]] = []
     weights = config.get("weights", {})
     if weights.get("file") and weights.get("url"):
         files.append((weights["file"], weights["url"], weights.get("sha256")))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from functools import cached_property
-from typing import Self
+from typing import Any, Self
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
 from protos import segmentation_pb2 as pb
@@ -18,7 +19,7 @@ from segmentation_client._open_inference import AsyncOpenInference
 from segmentation_client._results import ModelInfo, SegmentResult
 
 
-async def _aiter_items(frames: AsyncIterable | Iterable):
+async def _aiter_items(frames: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:
     if hasattr(frames, "__aiter__"):
         async for item in frames:
             yield item
@@ -35,7 +36,7 @@ class AsyncSegmentationClient(ClientBase):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -46,7 +47,7 @@ class AsyncSegmentationClient(ClientBase):
         """The Open Inference Protocol (KServe v2) calls, on this client's channel and settings."""
         return AsyncOpenInference(self._channel, self._call)
 
-    async def _call(self, method, request, timeout: float | None):
+    async def _call(self, method: Callable[..., Any], request: Message, timeout: float | None) -> Any:
         try:
             return await method(request, timeout=timeout or self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
@@ -61,9 +62,9 @@ class AsyncSegmentationClient(ClientBase):
         return _convert.result_from(await self._call(self._stub.Segment, request, timeout))
 
     async def stream(
-        self, frames: AsyncIterable | Iterable, model: str | None = None, *, drop_policy: str = "latest",
+        self, frames: AsyncIterable[ImageInput | tuple[int, ImageInput]] | Iterable[ImageInput | tuple[int, ImageInput]], model: str | None = None, *, drop_policy: str = "latest",
         max_fps: float = 0.0, bgr: bool = False, mask_encoding: str = "png",
-    ) -> AsyncIterator[SegmentResult]:
+    ) -> AsyncGenerator[SegmentResult, None]:
         options = _convert.stream_options(drop_policy, max_fps)
 
         builder = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
@@ -89,5 +90,6 @@ class AsyncSegmentationClient(ClientBase):
         raise ModelNotFound(f"unknown model {model_id!r}", grpc.StatusCode.NOT_FOUND)
 
     async def health(self, service: str = "", timeout: float | None = None) -> str:
-        response = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        response: health_pb2.HealthCheckResponse = await self._call(
+            self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))

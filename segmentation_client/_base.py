@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import grpc
@@ -12,6 +11,7 @@ from protos import segmentation_pb2_grpc as pb_grpc
 from segmentation_client._config import (
     DEFAULT_TARGET,
     MIB,
+    PemSource,
     call_metadata,
     channel_credentials,
     channel_options,
@@ -35,9 +35,9 @@ class ClientBase:
         max_message_bytes: int = 16 * MIB,
         token: str | None = None,
         tls: bool = False,
-        root_certificates: bytes | str | os.PathLike | None = None,
-        client_cert: bytes | str | os.PathLike | None = None,
-        client_key: bytes | str | os.PathLike | None = None,
+        root_certificates: PemSource | None = None,
+        client_cert: PemSource | None = None,
+        client_key: PemSource | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         keepalive_seconds: float = 30.0,
     ) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
-from typing import Self
+from typing import Any, Self
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
 from protos import segmentation_pb2 as pb
@@ -33,7 +34,7 @@ class SegmentationClient(ClientBase):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -44,7 +45,7 @@ class SegmentationClient(ClientBase):
         """The Open Inference Protocol (KServe v2) calls, on this client's channel and settings."""
         return OpenInference(self._channel, self._call)
 
-    def _call(self, method, request, timeout: float | None):
+    def _call(self, method: Callable[..., Any], request: Message, timeout: float | None) -> Any:
         try:
             return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
@@ -60,7 +61,7 @@ class SegmentationClient(ClientBase):
         return _convert.result_from(self._call(self._stub.Segment, request, timeout))
 
     def stream(
-        self, frames: Iterable, model: str | None = None, *, drop_policy: str = "latest", max_fps: float = 0.0,
+        self, frames: Iterable[ImageInput | tuple[int, ImageInput]], model: str | None = None, *, drop_policy: str = "latest", max_fps: float = 0.0,
         bgr: bool = False, mask_encoding: str = "png",
     ) -> Iterator[SegmentResult]:
         """Segment a sequence of frames over one SegmentStream; yields results as they come.
@@ -97,5 +98,6 @@ class SegmentationClient(ClientBase):
 
     def health(self, service: str = "", timeout: float | None = None) -> str:
         """The server's health status name: "SERVING", "NOT_SERVING", ..."""
-        response = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        response: health_pb2.HealthCheckResponse = self._call(
+            self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))

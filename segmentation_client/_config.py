@@ -13,6 +13,7 @@ import grpc
 MIB = 1024 * 1024
 DEFAULT_TARGET = "127.0.0.1:50051"
 SERVICE = "segmentation.v1.Segmenter"
+PemSource = bytes | str | os.PathLike[str]  # PEM bytes, or the path of a PEM file
 
 # Retries are gRPC's own: a call is retried only while no response has arrived,
 # so no result is ever duplicated, and every method is idempotent. UNAVAILABLE is
@@ -81,14 +82,14 @@ def grpc_target(target: str | Sequence[str]) -> str:
     return f"{scheme}:{','.join(unique)}"
 
 
-def _pem(value: bytes | str | os.PathLike | None) -> bytes | None:
+def _pem(value: PemSource | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return Path(value).read_bytes()
 
 
 def channel_credentials(
-    tls: bool, root_certificates, client_cert, client_key
+    tls: bool, root_certificates: PemSource | None, client_cert: PemSource | None, client_key: PemSource | None
 ) -> grpc.ChannelCredentials | None:
     """TLS credentials when asked for (any of the arguments set), else None for plaintext.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from protos import segmentation_pb2 as pb
 from segmentation_client._exceptions import InvalidInput, code_from_value, error_for
 from segmentation_client._results import ClassArea, ModelInfo, SegmentResult, Timings
 
-ImageInput = bytes | bytearray | memoryview | str | os.PathLike | np.ndarray | Any  # Any: a PIL image
+ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | np.ndarray | Any  # Any: a PIL image
 _ENCODINGS = {"png": pb.MASK_ENCODING_PNG, "raw": pb.MASK_ENCODING_RAW}
 _POLICIES = {"latest": pb.DROP_POLICY_LATEST, "none": pb.DROP_POLICY_NONE}
 
@@ -87,14 +87,14 @@ class StreamRequests:
         self._count = 0
         self.error: BaseException | None = None
 
-    def iterate(self, frames) -> Iterator[pb.SegmentRequest]:
+    def iterate(self, frames: Iterable[Any]) -> Iterator[pb.SegmentRequest]:
         try:
             for item in frames:
                 yield self.request(item)
         except Exception as exc:  # noqa: BLE001 - handed back to the caller by raise_error
             self.error = exc
 
-    async def aiterate(self, frames) -> AsyncIterator[pb.SegmentRequest]:
+    async def aiterate(self, frames: AsyncIterable[Any]) -> AsyncIterator[pb.SegmentRequest]:
         try:
             async for item in frames:
                 yield self.request(item)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
@@ -82,7 +85,7 @@ def error_for(
     return _BY_CODE.get(code, ServiceError)(message or code.name, code, reason, metadata)
 
 
-def error_info(trailing_metadata) -> tuple[str, dict[str, str]]:
+def error_info(trailing_metadata: Iterable[tuple[str, Any]] | None) -> tuple[str, dict[str, str]]:
     """The reason and its metadata from a status's google.rpc.ErrorInfo; ("", {}) when it has none."""
     for key, value in trailing_metadata or ():
         if key != _STATUS_DETAILS_KEY:

@@ -12,10 +12,11 @@ and for BYTES each element a 4-byte little-endian length and then its bytes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import numpy as np
 
 from protos import open_inference_pb2 as pb
@@ -115,7 +116,7 @@ def _parameter(value: Parameter) -> pb.InferParameter:
     return pb.InferParameter(string_param=str(value))
 
 
-def _parameters_from(message) -> dict[str, Parameter]:
+def _parameters_from(message: Mapping[str, pb.InferParameter]) -> dict[str, Parameter]:
     result: dict[str, Parameter] = {}
     for key, value in message.items():
         choice = value.WhichOneof("parameter_choice")
@@ -158,7 +159,7 @@ def infer_response(message: pb.ModelInferResponse) -> InferResponse:
 
 
 def model_metadata(message: pb.ModelMetadataResponse) -> ModelMetadata:
-    def tensors(items) -> list[TensorMetadata]:
+    def tensors(items: Iterable[pb.ModelMetadataResponse.TensorMetadata]) -> list[TensorMetadata]:
         return [TensorMetadata(t.name, t.datatype, list(t.shape)) for t in items]
 
     return ModelMetadata(message.name, list(message.versions), message.platform, tensors(message.inputs),
@@ -168,22 +169,26 @@ def model_metadata(message: pb.ModelMetadataResponse) -> ModelMetadata:
 class OpenInference:
     """The Open Inference Protocol calls of a SegmentationClient; errors are the client's exceptions."""
 
-    def __init__(self, channel, call: Callable[..., Any]) -> None:
+    def __init__(self, channel: grpc.Channel, call: Callable[..., Any]) -> None:
         self._stub = pb_grpc.GRPCInferenceServiceStub(channel)
         self._call = call
 
     def server_live(self, timeout: float | None = None) -> bool:
-        return self._call(self._stub.ServerLive, pb.ServerLiveRequest(), timeout).live
+        response: pb.ServerLiveResponse = self._call(self._stub.ServerLive, pb.ServerLiveRequest(), timeout)
+        return response.live
 
     def server_ready(self, timeout: float | None = None) -> bool:
-        return self._call(self._stub.ServerReady, pb.ServerReadyRequest(), timeout).ready
+        response: pb.ServerReadyResponse = self._call(self._stub.ServerReady, pb.ServerReadyRequest(), timeout)
+        return response.ready
 
     def server_metadata(self, timeout: float | None = None) -> ServerMetadata:
         r = self._call(self._stub.ServerMetadata, pb.ServerMetadataRequest(), timeout)
         return ServerMetadata(r.name, r.version, list(r.extensions))
 
     def model_ready(self, model: str, version: str = "", timeout: float | None = None) -> bool:
-        return self._call(self._stub.ModelReady, pb.ModelReadyRequest(name=model, version=version), timeout).ready
+        request = pb.ModelReadyRequest(name=model, version=version)
+        response: pb.ModelReadyResponse = self._call(self._stub.ModelReady, request, timeout)
+        return response.ready
 
     def model_metadata(self, model: str, version: str = "", timeout: float | None = None) -> ModelMetadata:
         request = pb.ModelMetadataRequest(name=model, version=version)
@@ -200,15 +205,17 @@ class OpenInference:
 class AsyncOpenInference:
     """The Open Inference Protocol calls of an AsyncSegmentationClient; see OpenInference."""
 
-    def __init__(self, channel, call: Callable[..., Awaitable[Any]]) -> None:
+    def __init__(self, channel: grpc.aio.Channel, call: Callable[..., Awaitable[Any]]) -> None:
         self._stub = pb_grpc.GRPCInferenceServiceStub(channel)
         self._call = call
 
     async def server_live(self, timeout: float | None = None) -> bool:
-        return (await self._call(self._stub.ServerLive, pb.ServerLiveRequest(), timeout)).live
+        response: pb.ServerLiveResponse = await self._call(self._stub.ServerLive, pb.ServerLiveRequest(), timeout)
+        return response.live
 
     async def server_ready(self, timeout: float | None = None) -> bool:
-        return (await self._call(self._stub.ServerReady, pb.ServerReadyRequest(), timeout)).ready
+        response: pb.ServerReadyResponse = await self._call(self._stub.ServerReady, pb.ServerReadyRequest(), timeout)
+        return response.ready
 
     async def server_metadata(self, timeout: float | None = None) -> ServerMetadata:
         r = await self._call(self._stub.ServerMetadata, pb.ServerMetadataRequest(), timeout)
@@ -216,7 +223,8 @@ class AsyncOpenInference:
 
     async def model_ready(self, model: str, version: str = "", timeout: float | None = None) -> bool:
         request = pb.ModelReadyRequest(name=model, version=version)
-        return (await self._call(self._stub.ModelReady, request, timeout)).ready
+        response: pb.ModelReadyResponse = await self._call(self._stub.ModelReady, request, timeout)
+        return response.ready
 
     async def model_metadata(self, model: str, version: str = "", timeout: float | None = None) -> ModelMetadata:
         request = pb.ModelMetadataRequest(name=model, version=version)

@@ -32,7 +32,8 @@ def palette_array(palette: np.ndarray | ModelInfo) -> np.ndarray:
 def colorize(mask: np.ndarray, palette: np.ndarray | ModelInfo) -> np.ndarray:
     """The mask drawn in the model's class colours: (H, W, 3) uint8 RGB."""
     # A user colour map is a plain lookup table, an order of magnitude faster than numpy indexing.
-    return _cv2().applyColorMap(mask, palette_array(palette).reshape(256, 1, 3))
+    colors: np.ndarray = _cv2().applyColorMap(mask, palette_array(palette).reshape(256, 1, 3))
+    return colors
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, palette: np.ndarray | ModelInfo, opacity: float = 0.5,
@@ -47,7 +48,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette: np.ndarray | ModelInfo
     if mask.shape[:2] != image.shape[:2]:
         mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT)
     colors = colorize(mask, palette)
-    blended = cv2.addWeighted(image, 1.0 - opacity, colors, opacity, 0.0)
+    blended: np.ndarray = cv2.addWeighted(image, 1.0 - opacity, colors, opacity, 0.0)
     if skip_background:
         np.copyto(blended, image, where=(mask == 0)[..., None])
     return blended

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -47,7 +48,7 @@ class Service:
     metrics: Metrics
     metrics_port: int | None = None
     _loader: asyncio.Task | None = None
-    _metrics_httpd: object | None = None
+    _metrics_httpd: WSGIServer | None = None
     _poller: asyncio.Task | None = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _serving: bool = False

@@ -92,7 +92,7 @@ def _from_raw(raw: RawPixels, max_pixels: int) -> DecodedImage:
             f"raw image of {raw.width}x{raw.height} needs {expected} bytes (3 per pixel), got {len(raw.data)}",
             "BAD_RAW_IMAGE",
         )
-    pixels = np.frombuffer(raw.data, dtype=np.uint8).reshape(raw.height, raw.width, 3)
+    pixels: np.ndarray = np.frombuffer(raw.data, dtype=np.uint8).reshape(raw.height, raw.width, 3)
     if raw.bgr:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
     return DecodedImage(pixels, raw.width, raw.height)
@@ -119,9 +119,8 @@ def _from_encoded(data: bytes, max_pixels: int, target: tuple[int, int] | None, 
             turned = orientation in (5, 6, 7, 8)
             _draft(img, width, height, (target[1], target[0]) if turned else target, stretch)
         img.load()
-        if orientation != 1:
-            img = ImageOps.exif_transpose(img)
-        rgb = _to_rgb(img)
+        upright = ImageOps.exif_transpose(img) if orientation != 1 else img
+        rgb = _to_rgb(upright)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImage(f"could not decode the {img.format} image: {exc}") from None
     if orientation in (5, 6, 7, 8):  # these turn the picture by 90 degrees

@@ -45,7 +45,8 @@ def tensor_from(message: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
         count = 1
         for dim in shape:
             count *= max(dim, 0)
-        data = oip.split_bytes(raw, count) if raw is not None else list(message.contents.bytes_contents)
+        data: list[bytes] | bytes = (
+            oip.split_bytes(raw, count) if raw is not None else list(message.contents.bytes_contents))
     elif raw is not None:
         data = raw
     elif message.datatype == "UINT8":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, start_http_server
 
 from server.pipeline import Timings
@@ -36,7 +38,7 @@ class Metrics:
         for stage in STAGES:
             self.stage_seconds.labels(model, stage).observe(getattr(timings, f"{stage}_ms") / 1000)
 
-    def serve(self, host: str, port: int):
+    def serve(self, host: str, port: int) -> WSGIServer:
         """Serve /metrics over HTTP; returns the HTTP server (its port is `server_port`)."""
         httpd, _ = start_http_server(port, addr=host, registry=self.registry)
         return httpd

@@ -242,6 +242,7 @@ def load_spec(folder: Path) -> ModelSpec:
 def _labels(folder: Path, config: ModelConfig) -> list[str]:
     if config.labels is not None:
         return list(config.labels)
+    assert config.labels_file is not None  # the schema asks for labels or labels_file
     path = folder / config.labels_file
     try:
         return read_labels(path)
@@ -259,7 +260,7 @@ def _palette(config: ModelConfig, labels: list[str], where: str) -> list[tuple[i
     if isinstance(choice, list):
         if len(choice) != len(labels):
             raise ConfigError(f"{where}: `palette` has {len(choice)} colours for {len(labels)} labels")
-        return [tuple(c) for c in choice]
+        return [(c[0], c[1], c[2]) for c in choice]
     if choice == "pascal" or (choice is None and tuple(labels) == tuple(PASCAL_LABELS)):
         return pascal_palette(len(labels))
     return distinct_palette(len(labels))

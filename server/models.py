@@ -111,6 +111,7 @@ class ModelRegistry:
         """The version of a model ("" is the default) that serves this call; it stays open until the call ends."""
         with self._lock:
             loaded = self._ready(model_id or self.default_id).loaded
+            assert loaded is not None  # _ready returns READY models only, which hold their loaded version
             loaded.acquire()
         try:
             yield loaded

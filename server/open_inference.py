@@ -97,7 +97,8 @@ def check_outputs(names: list[str]) -> None:
 
 def split_bytes(raw: bytes, count: int) -> list[bytes]:
     """The elements of a BYTES tensor in its raw form: each a 4-byte little-endian length, then the bytes."""
-    elements, offset = [], 0
+    elements: list[bytes] = []
+    offset = 0
     while offset < len(raw):
         if offset + 4 > len(raw):
             raise BadTensor(f"BYTES tensor data ends inside an element's 4-byte length, at byte {offset}")

@@ -56,7 +56,7 @@ def class_areas(mask: np.ndarray, labels: Sequence[str]) -> list[ClassArea]:
     total = mask.size
     present = np.flatnonzero(counts)
     areas = [
-        ClassArea(int(c), labels[c] if c < len(labels) else str(c), float(counts[c] / total), int(counts[c]))
+        ClassArea(int(c), labels[int(c)] if c < len(labels) else str(c), float(counts[c] / total), int(counts[c]))
         for c in present
     ]
     return sorted(areas, key=lambda a: a.pixel_count, reverse=True)

@@ -9,9 +9,9 @@ import asyncio
 import collections
 import enum
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -111,7 +111,9 @@ class StreamRunner(Generic[T, R]):
             self._next_start = max(self._next_start, time.perf_counter()) + self._interval
         return await self.buffer.get()
 
-    async def run(self, source: AsyncIterator[T], process: Callable[[Frame[T]], Awaitable[R]]) -> AsyncIterator[R]:
+    async def run(
+        self, source: AsyncIterator[T], process: Callable[[Frame[T]], Coroutine[Any, Any, R]]
+    ) -> AsyncIterator[R]:
         reader = self._reader = asyncio.create_task(self._read(source))
         pending: collections.deque[asyncio.Task[R]] = collections.deque()
         getter: asyncio.Task[Frame[T] | None] | None = None

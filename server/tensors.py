@@ -36,17 +36,18 @@ class InputTransform:
             mean = np.asarray(inp.mean, np.float32)
             gain = np.float32(inp.scale) / std
             offset = -mean / std
-        pad = inp.pad
-        if pad is None:
-            if inp.dtype == "float32":
-                # The colour that becomes zero after normalisation, so padding adds nothing.
-                # mean is in the model's channel order, the padding colour in RGB.
-                pad = tuple(int(np.clip(round(m / inp.scale), 0, 255)) for m in inp.mean)
-                pad = pad[::-1] if inp.channels == "bgr" else pad
-            else:
-                pad = (zero_point or 0,) * 3
+        pad: tuple[int, ...]
+        if inp.pad is not None:
+            pad = tuple(inp.pad)
+        elif inp.dtype == "float32":
+            # The colour that becomes zero after normalisation, so padding adds nothing.
+            # mean is in the model's channel order, the padding colour in RGB.
+            pad = tuple(int(np.clip(round(m / inp.scale), 0, 255)) for m in inp.mean)
+            pad = pad[::-1] if inp.channels == "bgr" else pad
+        else:
+            pad = (zero_point or 0,) * 3
         return cls((inp.height, inp.width), inp.resize == "stretch", inp.channels == "bgr", spec.layout == "nchw",
-                   tuple(pad), gain, offset)
+                   (pad[0], pad[1], pad[2]), gain, offset)
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """A batch of one (1, ...) in the model's layout, and the picture's (height, width) inside it."""

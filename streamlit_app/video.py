@@ -115,7 +115,7 @@ def open_writer(stem: Path, fps: float, size: tuple[int, int]) -> tuple[cv2.Vide
     """A VideoWriter with the first browser-playable codec this OpenCV build can encode."""
     for fourcc, suffix, mime in CODECS:
         path = stem.with_suffix(suffix)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
         if writer.isOpened():
             log.debug("writing %s with %s", path.name, fourcc)
             return writer, path, mime
@@ -134,7 +134,7 @@ class _Tally:
 
     def add(self, result: SegmentResult) -> None:
         self.frames += 1
-        if not result.ok:
+        if result.error is not None:
             self.failed += 1
             self.first_error = self.first_error or result.error.message
             return

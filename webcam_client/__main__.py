@@ -70,6 +70,7 @@ def run(settings: WebcamSettings) -> int:
     finally:
         if window is not None:
             window.close()
+    assert session.summary is not None  # run_session returns a session that has run
     print("\n".join(session.summary.lines()))
     if session.error is not None:
         error = session.error

@@ -175,7 +175,7 @@ def receive(results: Iterator[SegmentResult], in_flight: InFlight, stats: Stats,
             captured_at = in_flight.answered(result.frame_id, result.frames_dropped)
             latency_ms = (time.perf_counter() - captured_at) * 1000 if captured_at is not None else None
             stats.result(result, latency_ms)
-            if result.ok:
+            if result.error is None:
                 latest.update(result)
             else:
                 log.warning("frame %d failed: %s %s: %s", result.frame_id, result.error.code.name, result.error.reason,

@@ -123,7 +123,7 @@ class VideoOutput:
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
             height, width = frame.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self._fps, (width, height))
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self._fps, (width, height))
             if not self._writer.isOpened():
                 raise OSError(f"cannot write video to {self.path}")
         self._writer.write(frame)

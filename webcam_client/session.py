@@ -206,21 +206,21 @@ class Session:
         while (shown := self._to_output.get()) is not None:
             canvas = self._draw(shown)
             if self._video:
-                self._write(canvas)
+                self._write(self._video, canvas)
             # After a quit, frames already captured still go to the file, but no longer on screen.
-            if self._window and not self.stop.is_set() and not self._show(canvas):
+            if self._window and not self.stop.is_set() and not self._show(self._window, canvas):
                 self.stop.set()
 
     def _flush_output(self) -> None:
         """After Ctrl-C or an error the output loop is gone: write the frames still waiting for it."""
         while self._video and (shown := self._to_output.get()) is not None:
-            self._write(self._draw(shown))
+            self._write(self._video, self._draw(shown))
 
     def _draw(self, shown: Shown) -> np.ndarray:
         return compose(shown.frame.image, shown.result, self._palette_bgr, self.view, self._hud())
 
-    def _write(self, canvas: np.ndarray) -> None:
-        self._video.write(canvas)
+    def _write(self, video: VideoOutput, canvas: np.ndarray) -> None:
+        video.write(canvas)
         self.stats.add("written")
 
     def _hud(self) -> Hud:
@@ -228,10 +228,10 @@ class Session:
         text, until = self._notice
         return Hud(fps, latency, dropped, skipped, [text] if text and time.monotonic() < until else [])
 
-    def _show(self, canvas: np.ndarray) -> bool:
+    def _show(self, window: Display, canvas: np.ndarray) -> bool:
         """Show a frame and act on the key pressed; False when the viewer wants to quit."""
-        key = self._window.show(canvas)
-        if key in (ord("q"), 27) or self._window.closed():
+        key = window.show(canvas)
+        if key in (ord("q"), 27) or window.closed():
             return False
         if key == ord("m"):
             self.view.next_mode()

@@ -113,6 +113,7 @@ class TorchvisionBackend(_TorchBackend):
             raise ValueError(f"weights.builder {config.builder!r} is not a torchvision model builder") from None
         n_classes = len(spec.labels)
         if config.file:
+            assert spec.weights_path is not None  # a weights file is configured
             state = torch.load(spec.weights_path, map_location="cpu", weights_only=True)
             aux = any(key.startswith("aux_classifier.") for key in state)
             model = build(weights=None, weights_backbone=None, num_classes=n_classes, aux_loss=aux or None)

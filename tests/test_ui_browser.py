@@ -150,6 +150,24 @@ def test_upload_cat_in_browser_shows_cat_legend(streamlit_url: str, browser, tmp
         shutil.copyfile(shot, REPO / "docs" / "screenshot.png")
 
 
+def click(wait, css: str, text: str) -> None:
+    """Click the element matching `css` whose text holds `text`, finding it again if Streamlit redrew the page
+    between finding and clicking (the Live tab's component redraws it often)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def clicked(driver) -> bool:
+        try:
+            element = next((e for e in driver.find_elements("css selector", css) if text in e.text), None)
+            if element is None:
+                return False
+            element.click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    wait.until(clicked)
+
+
 def test_segmented_video_plays_in_browser(streamlit_url: str, browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -158,12 +176,10 @@ def test_segmented_video_plays_in_browser(streamlit_url: str, browser, tmp_path:
     count = write_traffic_video(source, repeats=2)
     wait = WebDriverWait(browser, 120)
     browser.get(streamlit_url)
-    wait.until(lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "[role='tab']") if "Video" in t.text])
-    next(t for t in browser.find_elements(By.CSS_SELECTOR, "[role='tab']") if "Video" in t.text).click()
+    click(wait, "[role='tab']", "Video")
     inputs = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type='file']")[1:])
     inputs[0].send_keys(str(source))
-    wait.until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text.endswith("Segment video")])
-    next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.endswith("Segment video")).click()
+    click(wait, "button", "Segment video")
 
     # The browser must be able to decode what the page made: metadata read, frames of the right size.
     wait.until(lambda d: d.execute_script(

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from server import imaging
@@ -50,9 +51,17 @@ class Segmentation:
     png: bytes | None = None  # the mask as PNG, when asked for
 
 
+# cv2.calcHist counts in float32, exact up to 2**24; it takes half the time of np.bincount, which first
+# widens every pixel to int64 (0.26 instead of 0.6 ms for 640x480, `python -m bench.choices`).
+_EXACT_HISTOGRAM = 2**24
+
+
 def class_areas(mask: np.ndarray, labels: Sequence[str]) -> list[ClassArea]:
     """Every class present in the mask, largest first."""
-    counts = np.bincount(mask.ravel(), minlength=len(labels))
+    if mask.size < _EXACT_HISTOGRAM and mask.dtype == np.uint8:
+        counts = cv2.calcHist([mask], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    else:
+        counts = np.bincount(mask.ravel(), minlength=len(labels))
     total = mask.size
     present = np.flatnonzero(counts)
     areas = [

@@ -1,12 +1,13 @@
 """What a model config asks for around any backend: the input tensor from RGB pixels, class ids from the output.
 
-Pure numpy functions, the same for every runtime; backends see only the tensors these make.
+Pure functions on arrays, the same for every runtime; backends see only the tensors these make.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from server import imaging
@@ -25,6 +26,16 @@ class InputTransform:
     # float32 models: x * gain + offset per channel (scale, mean and std folded into one step)
     gain: np.ndarray | None
     offset: np.ndarray | None
+    # float32 models: every uint8 level of every channel already scaled, so that normalising is one table
+    # look-up (cv2.LUT) instead of numpy's per-channel broadcasts, which cost most of the preprocessing
+    # (0.26 instead of 1.3 ms for 256x256: `python -m bench.choices`). Same float32 arithmetic, same values.
+    _lut: np.ndarray | None = field(init=False, default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.gain is not None:
+            levels = np.arange(256, dtype=np.float32)[:, np.newaxis]
+            lut = levels * np.asarray(self.gain, np.float32) + np.asarray(self.offset, np.float32)
+            object.__setattr__(self, "_lut", np.ascontiguousarray(lut.reshape(1, 256, 3), dtype=np.float32))
 
     @classmethod
     def for_spec(cls, spec: ModelSpec, zero_point: int | None = None) -> InputTransform:
@@ -56,11 +67,9 @@ class InputTransform:
         else:
             pixels, valid = imaging.letterbox(rgb, self.size, self.pad)
         if self.bgr:
-            pixels = pixels[..., ::-1]
-        if self.gain is not None:
-            pixels = pixels.astype(np.float32)
-            pixels *= self.gain
-            pixels += self.offset
+            pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        if self._lut is not None:
+            pixels = cv2.LUT(pixels, self._lut)
         if self.nchw:
             pixels = pixels.transpose(2, 0, 1)
         return np.ascontiguousarray(pixels)[np.newaxis], valid

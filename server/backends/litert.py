@@ -46,6 +46,10 @@ class LiteRTBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         interpreter = self._pool.get()
         try:
+            if len(batch) == 1:  # the usual case: the interpreter's own batch of one, no stacking copy
+                interpreter.set_tensor(self._input_index, batch)
+                interpreter.invoke()
+                return interpreter.get_tensor(self._output_index)
             outputs = []
             for image in batch:
                 interpreter.set_tensor(self._input_index, image[np.newaxis])

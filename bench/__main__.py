@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import httpx
+import numpy as np
 
 from bench import services, streams
 from bench.measure import CpuMeter, Row, closed_loop, summarize
@@ -40,7 +41,9 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.photo = (SAMPLES / "cat_720p.jpg").read_bytes()
-        frame = cv2.resize(cv2.imread(str(SAMPLES / "cat_720p.jpg")), (640, 480), interpolation=cv2.INTER_AREA)
+        photo = cv2.imdecode(np.frombuffer(self.photo, np.uint8), cv2.IMREAD_COLOR)
+        assert photo is not None
+        frame = cv2.resize(photo, (640, 480), interpolation=cv2.INTER_AREA)
         self.frame = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
         self.rows: list[Row] = []
         self.model = DEFAULT_MODEL
@@ -79,7 +82,10 @@ class Bench:
     async def in_process(self) -> None:
         settings = ServerSettings(models=[self.model], default_model=self.model, metrics_port=None)
         registry = ModelRegistry(settings)
-        model = registry.load(registry.default_id).loaded
+        loaded = registry.load(registry.default_id)
+        model = loaded.loaded if loaded is not None else None
+        if model is None:
+            raise RuntimeError(f"model {self.model} did not load: {loaded.reason if loaded else 'unknown'}")
         pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
         backend, transform = model.backend, model.transform
         decoded = imaging.decode(EncodedImage(self.image), settings.max_image_pixels, transform.size, transform.stretch)

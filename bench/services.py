@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 
@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def process(args: list[str], ready: callable, timeout: float = 120,
+def process(args: list[str], ready: Callable[[str], bool], timeout: float = 120,
             python: str = sys.executable) -> Iterator[subprocess.Popen]:
     """Run `python -m ...args` until the block ends; `ready(log_text)` says when it is up."""
     with tempfile.TemporaryFile("w+") as log:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos import segmentation_pb2 as pb
@@ -24,7 +26,9 @@ def test_sigterm_drains_calls_in_flight(start_server, sample_bytes):
         watcher = threading.Thread(target=_collect, args=(watch, statuses))
         watcher.start()
         calls = [stub.Segment.future(request, timeout=60) for _ in range(4)]
-        time.sleep(0.3)
+        # All four reached the server (two run, two wait for a worker) before the signal: a call the server
+        # has not yet received when it starts draining is refused, which is a different test.
+        _wait_until_received(server, 4)
         assert not all(c.done() for c in calls), "the calls must still be in flight at SIGTERM"
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
@@ -43,6 +47,19 @@ def test_sigterm_drains_calls_in_flight(start_server, sample_bytes):
         except grpc.RpcError as exc:
             assert exc.code() == grpc.StatusCode.UNAVAILABLE
     assert "shutting down" in server.log() and "stopped" in server.log()
+
+
+def _wait_until_received(server, count: int, timeout: float = 30.0) -> None:
+    """Wait until the server has received `count` Segment calls: in flight now, or finished (its metrics)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = httpx.get(server.metrics_url, timeout=5).text
+        in_flight = re.search(r'^segmentation_requests_in_flight\{method="Segment"\} (\S+)$', text, re.MULTILINE)
+        finished = re.findall(r'^segmentation_requests_total\{[^}]*method="Segment"[^}]*\} (\S+)$', text, re.MULTILINE)
+        if (float(in_flight.group(1)) if in_flight else 0) + sum(map(float, finished)) >= count:
+            return
+        assert time.monotonic() < deadline, f"the server did not receive {count} calls:\n{text}"
+        time.sleep(0.02)
 
 
 def _collect(watch, statuses: list[int]) -> None:

@@ -139,6 +139,7 @@ def result_from(response: pb.SegmentResponse) -> SegmentResult:
         frames_dropped=response.frames_dropped,
         error=error,
         mask_png=response.mask.data if response.mask.encoding == pb.MASK_ENCODING_PNG else None,
+        mask_size=(response.mask.width, response.mask.height) if response.mask.data else None,
     )
 
 

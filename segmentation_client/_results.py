@@ -44,7 +44,7 @@ class SegmentResult:
     def __init__(
         self, model: str, mask: np.ndarray | None = None, classes: list[ClassArea] | None = None,
         timings: Timings | None = None, frame_id: int = 0, frames_dropped: int = 0,
-        error: ServiceError | None = None, mask_png: bytes | None = None,
+        error: ServiceError | None = None, mask_png: bytes | None = None, mask_size: tuple[int, int] | None = None,
     ) -> None:
         self.model = model
         self._mask = mask
@@ -54,6 +54,7 @@ class SegmentResult:
         self.frames_dropped = frames_dropped
         self.error = error
         self.mask_png = mask_png
+        self._mask_size = mask_size  # (width, height) as the server said, so `size` needs no decode
 
     def __repr__(self) -> str:
         return (f"SegmentResult(model={self.model!r}, frame_id={self.frame_id}, labels={self.labels}, "
@@ -81,6 +82,8 @@ class SegmentResult:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the mask."""
+        if self._mask is None and self._mask_size is not None:
+            return self._mask_size
         return (int(self.mask.shape[1]), int(self.mask.shape[0])) if self.mask.ndim == 2 else (0, 0)
 
     def bounding_box(self, class_id: int) -> tuple[int, int, int, int] | None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 
 import numpy as np
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
@@ -49,6 +51,8 @@ def main() -> None:
     parser.add_argument("--batching", action="store_true", help="Triton's dynamic batcher (up to 8, 2 ms)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # SIGTERM ends serve() like Ctrl-C, so Triton is stopped and its shared memory freed on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.batching:
         config = ModelConfig(max_batch_size=8, batcher=DynamicBatcher(max_queue_delay_microseconds=2000))
     else:

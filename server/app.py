@@ -187,7 +187,7 @@ def create_service(settings: ServerSettings) -> Service:
     # The Open Inference Protocol (KServe v2) on the same port, over the same models and workers.
     inference = InferenceServicer(
         registry, pipeline, executor, health_servicer, metrics=metrics, draining=lambda: servicer.draining,
-        max_concurrent_requests=settings.max_concurrent_requests,
+        slot=servicer.unary_slot,
     )
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
     if settings.reflection:

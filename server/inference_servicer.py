@@ -10,21 +10,21 @@ import asyncio
 import importlib.metadata
 import json
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 
-import grpc
 from grpc_health.v1 import health, health_pb2
 
 from protos import open_inference_pb2 as pb
 from protos import open_inference_pb2_grpc as pb_grpc
 from server import open_inference as oip
-from server.errors import Overloaded, SegmentationError, ShuttingDown, UnknownModel, status_code
+from server.errors import SegmentationError, UnknownModel
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry
 from server.pipeline import Pipeline
-from server.status import abort, abort_with, internal
+from server.servicer import answer_unary
+from server.status import abort_with
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(
         self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, health_servicer: health.aio.HealthServicer,
-        *, metrics: Metrics, draining: Callable[[], bool], max_concurrent_requests: int,
+        *, metrics: Metrics, draining: Callable[[], bool], slot: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self._registry = registry
         self._pipeline = pipeline
@@ -79,8 +79,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self._health = health_servicer
         self._metrics = metrics
         self._draining = draining
-        self._max_requests = max_concurrent_requests
-        self._requests = 0
+        self._slot = slot  # the Segmenter's: one request limit for the whole server
 
     async def _ready(self, context) -> bool:
         # The health service's answer itself, so the two can never disagree.
@@ -127,37 +126,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
-        received_at = time.perf_counter()
-        try:
-            if self._draining():
-                raise ShuttingDown("server is shutting down; send the call to another replica")
-            if self._requests >= self._max_requests:
-                raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
-            self._requests += 1
-            try:
-                with self._metrics.in_flight.labels("ModelInfer").track_inprogress():
-                    response = await self._infer(request, received_at, context.time_remaining())
-            finally:
-                self._requests -= 1
-        except SegmentationError as exc:
-            code = status_code(exc)
-            self._metrics.requests.labels("ModelInfer", code.name).inc()
-            log.info("ModelInfer failed: %s %s: %s", code.name, exc.reason, exc)
-            await abort_with(context, exc)
-        except Exception as exc:  # noqa: BLE001 - a bug or a runtime's failure: INTERNAL, details in the log
-            self._metrics.requests.labels("ModelInfer", "INTERNAL").inc()
-            message, error_id = internal("ModelInfer", exc)
-            await abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
-        self._metrics.requests.labels("ModelInfer", "OK").inc()
-        return response
+        return await answer_unary(
+            "ModelInfer", context, self._metrics, self._slot,
+            lambda received_at, deadline: self._infer(request, received_at, deadline),
+        )
 
     async def _infer(
-        self, request: pb.ModelInferRequest, received_at: float, remaining: float | None
+        self, request: pb.ModelInferRequest, received_at: float, deadline: float | None
     ) -> pb.ModelInferResponse:
         model = self._model(request.model_name, request.model_version)
         oip.check_outputs([o.name for o in request.outputs])
         images = oip.images_from(inputs_from(request))
-        deadline = received_at + remaining if remaining is not None else None
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(
             self._executor,

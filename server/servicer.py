@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
 
 import grpc
 
@@ -67,6 +70,37 @@ def response_from(result: Segmentation, frame_id: int, encoding: int) -> pb.Segm
     )
 
 
+R = TypeVar("R")
+
+
+async def answer_unary(
+    method: str, context: grpc.aio.ServicerContext, metrics: Metrics, slot: Callable[[], AbstractContextManager[None]],
+    work: Callable[[float, float | None], Awaitable[R]],
+) -> R:
+    """Run one unary call: admitted through `slot`, counted in the metrics, its errors mapped to statuses.
+
+    `work` gets the time the call arrived and its deadline (None without one).
+    """
+    received_at = time.perf_counter()
+    try:
+        with slot():
+            remaining = context.time_remaining()
+            deadline = received_at + remaining if remaining is not None else None
+            with metrics.in_flight.labels(method).track_inprogress():
+                response = await work(received_at, deadline)
+    except SegmentationError as exc:
+        code = status_code(exc)
+        metrics.requests.labels(method, code.name).inc()
+        log.info("%s failed: %s %s: %s", method, code.name, exc.reason, exc)
+        await abort_with(context, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug or a runtime's failure: INTERNAL, details in the log
+        metrics.requests.labels(method, "INTERNAL").inc()
+        message, error_id = internal(method, exc)
+        await abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
+    metrics.requests.labels(method, "OK").inc()
+    return response
+
+
 class SegmenterServicer(pb_grpc.SegmenterServicer):
     """Serves Segment, SegmentStream and ListModels from a model registry."""
 
@@ -118,28 +152,21 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         if not streams and self._requests >= self._max_requests:
             raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
 
-    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
-        received_at = time.perf_counter()
+    @contextmanager
+    def unary_slot(self) -> Iterator[None]:
+        """One unary call, of any service of this server: refused while draining or at the request limit."""
+        self._admit(streams=False)
+        self._requests += 1
         try:
-            self._admit(streams=False)
-            self._requests += 1
-            try:
-                remaining = context.time_remaining()
-                deadline = received_at + remaining if remaining is not None else None
-                with self._metrics.in_flight.labels("Segment").track_inprogress():
-                    response = await self._segment(request, received_at, deadline)
-            finally:
-                self._requests -= 1
-        except SegmentationError as exc:
-            code = status_code(exc)
-            self._metrics.requests.labels("Segment", code.name).inc()
-            log.info("Segment failed: %s %s: %s", code.name, exc.reason, exc)
-            await abort_with(context, exc)
-        except Exception as exc:  # noqa: BLE001 - a bug or a runtime's failure: INTERNAL, details in the log
-            self._metrics.requests.labels("Segment", "INTERNAL").inc()
-            message, error_id = internal("Segment", exc)
-            await abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
-        self._metrics.requests.labels("Segment", "OK").inc()
+            yield
+        finally:
+            self._requests -= 1
+
+    async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
+        response = await answer_unary(
+            "Segment", context, self._metrics, self.unary_slot,
+            lambda received_at, deadline: self._segment(request, received_at, deadline),
+        )
         log.debug("Segment ok: %s %dx%d in %.1f ms", response.model, response.mask.width,
                   response.mask.height, response.timings.total_ms)
         return response

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import grpc
 import httpx
@@ -256,6 +257,21 @@ def bridge_on_port(settings: BridgeSettings, port: int) -> Iterator[None]:
         thread.join(30)
 
 
+@contextmanager
+def server_on_50051(tmp_path: Path) -> Iterator[ServerProcess]:
+    """The default and the selfie model on the documented port, as the examples expect it, all loaded."""
+    server = ServerProcess(log_path=tmp_path / "server.log", command=[
+        sys.executable, "-m", "server", "--port", "50051", "--metrics-port", "0", "--models",
+        f"{DEFAULT_MODEL},{SELFIE}"])
+    try:
+        server.wait_ready()
+        with SegmentationClient(server.address) as client:
+            wait_until_loaded(client)
+        yield server
+    finally:
+        assert server.stop() == 0
+
+
 def readme_example() -> str:
     text = (REPO / "README.md").read_text()
     start = text.index(EXAMPLE_MARKER) + len(EXAMPLE_MARKER)
@@ -268,17 +284,8 @@ def test_readme_tritonclient_example_as_written(tmp_path):
     """The README's block, unchanged, from the repository root: the server on 50051 and the bridge on 8000."""
     block = readme_example()
     assert "127.0.0.1:50051" in block and "127.0.0.1:8000" in block
-    server = ServerProcess(log_path=tmp_path / "server.log", command=[
-        sys.executable, "-m", "server", "--port", "50051", "--metrics-port", "0", "--models",
-        f"{DEFAULT_MODEL},{SELFIE}"])
-    try:
-        server.wait_ready()
-        with SegmentationClient(server.address) as client:
-            wait_until_loaded(client)
-        with bridge_on_port(BridgeSettings(grpc={"target": server.address}), 8000):
-            done = tritonclient_env.run_script(block, cwd=REPO)
-    finally:
-        assert server.stop() == 0
+    with server_on_50051(tmp_path) as server, bridge_on_port(BridgeSettings(grpc={"target": server.address}), 8000):
+        done = tritonclient_env.run_script(block, cwd=REPO)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:2] == ["True True", "(1, 720, 1280) ['background', 'cat']"], done.stdout
@@ -299,15 +306,7 @@ def test_docs_uint8_example_as_written(tmp_path):
     """docs/open_inference.md's UINT8 batch through tritonclient, unchanged, from the repository root."""
     block = docs_uint8_example()
     assert "127.0.0.1:50051" in block
-    server = ServerProcess(log_path=tmp_path / "server.log", command=[
-        sys.executable, "-m", "server", "--port", "50051", "--metrics-port", "0", "--models",
-        f"{DEFAULT_MODEL},{SELFIE}"])
-    try:
-        server.wait_ready()
-        with SegmentationClient(server.address) as client:
-            wait_until_loaded(client)
+    with server_on_50051(tmp_path):
         done = tritonclient_env.run_script(block, cwd=REPO)
-    finally:
-        assert server.stop() == 0
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"\(600, 512\) person on \d+% of the pixels\n", done.stdout), done.stdout

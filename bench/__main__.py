@@ -120,7 +120,7 @@ class Bench:
 
     async def live(self, client: AsyncSegmentationClient, pid: int) -> None:
         """The most 30 fps cameras the server keeps up with (each p95 <= 66 ms, < 1 % dropped), 1 upwards."""
-        best = None
+        best, extra = None, dict[str, object]()
         for n in range(1, self.args.max_live + 1):
             with CpuMeter([pid]) as meter:
                 rate, latencies, extra = await streams.live(client, self.model, self.frame, n, self.args.seconds)
@@ -129,8 +129,8 @@ class Bench:
             if not extra["passed"]:
                 break
             best = summarize("", [(rate, latencies)], [(meter.server, meter.client)], **extra)
-        if best is None:
-            best = summarize("", [(0.0, [])], [(0.0, 0.0)], streams=0)
+        if best is None:  # not even one camera: the row says how far the first one was off
+            best = summarize("", [(0.0, [])], [(0.0, 0.0)], **{**extra, "streams": 0})
         best.name, best.model = "8. live streams per machine (30 fps 640x480 each, LATEST)", self.model
         self.rows.append(best)
 

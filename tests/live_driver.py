@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from segmentation_client import SegmentationClient
-from tests.conftest import REPO, SAMPLES, SELFIE, SELFIE_LANDSCAPE, ServerProcess, wait_until_loaded
+from tests.conftest import REPO, SAMPLES, SELFIE, SELFIE_LANDSCAPE, ServerProcess, free_port, wait_until_loaded
 from tests.live_page import LivePage
 from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 
@@ -58,12 +57,6 @@ def write_clip(path: Path, frames: int = 4 * CLIP_FPS, size: tuple[int, int] = (
             y = int(phase * (height - crop_h))
             view = cv2.resize(photo[y:y + crop_h, x:x + crop_w], size, interpolation=cv2.INTER_AREA)
             out.write(b"FRAME\n" + cv2.cvtColor(view, cv2.COLOR_BGR2YUV_I420).tobytes())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(port: int, out: Path, attempt: int) -> ServerProcess:

@@ -34,6 +34,7 @@ run: setup
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m mypy --strict segmentation_client
 
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)

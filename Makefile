@@ -53,4 +53,4 @@ soak: setup
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .tritonclient-venv .pytest_cache .mypy_cache
+	rm -rf $(VENV) .tritonclient-venv bench/.triton-venv .pytest_cache .mypy_cache

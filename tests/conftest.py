@@ -231,6 +231,18 @@ FIXTURE_KINDS = {
 }
 
 
+_MODULE_KIND = re.compile(rf"^pytestmark = .*pytest\.mark\.({'|'.join(KINDS)})\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With `-m pure`, a module whose `pytestmark` names what it starts is not even imported: importing
+    the modules that start servers (torch, FastAPI, Streamlit) is most of what collecting them costs."""
+    if config.getoption("markexpr") == "pure" and collection_path.name.startswith("test_") \
+            and collection_path.suffix == ".py" and _MODULE_KIND.search(collection_path.read_text()):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         kinds = {mark.name for mark in item.iter_markers() if mark.name in KINDS}

@@ -16,6 +16,8 @@ from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.server
+
 
 def png_bomb(width: int, height: int) -> bytes:
     """A valid greyscale PNG of the given size whose zero rows compress to almost nothing."""

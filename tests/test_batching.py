@@ -15,6 +15,9 @@ from server.backends.torch_backends import TorchvisionBackend
 from server.model_config import load_spec
 from tests.model_folders import SIZE, write_folder
 
+# In-process, but the server's own runtime and batcher with a real model: not a pure function.
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):

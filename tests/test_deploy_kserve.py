@@ -16,6 +16,8 @@ from kubernetes_validate import utils
 from server.config import ServerSettings
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.deploy
+
 MANIFEST = REPO / "deploy" / "kserve" / "inference-service.yaml"
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 

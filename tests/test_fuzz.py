@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 
 import grpc
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from protos import segmentation_pb2 as pb
+
+pytestmark = pytest.mark.server
 
 
 def _seed(fmt: str, mode: str = "RGB") -> bytes:

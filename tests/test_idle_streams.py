@@ -17,6 +17,8 @@ from protos import segmentation_pb2_grpc as pb_grpc
 from segmentation_client import SegmentationClient, Unavailable
 from tests.conftest import DEFAULT_MODEL, SAMPLES, wait_for_streams
 
+pytestmark = pytest.mark.server
+
 FRAME = SAMPLES / "traffic_frames" / "0001.bmp"
 PING_SECONDS = 1.0  # the client's keepalive in these tests: short, but not under a second
 IDLE_SECONDS = 5 * PING_SECONDS

@@ -6,11 +6,14 @@ import time
 
 import grpc
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from tests.conftest import DEFAULT_MODEL
+
+pytestmark = pytest.mark.server
 
 
 def inferences(metrics_url: str) -> float:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from segmentation_client import InvalidInput, SegmentationClient
 from tests.conftest import DEFAULT_MODEL, SAMPLES
+
+pytestmark = pytest.mark.server
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:

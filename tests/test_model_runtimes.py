@@ -10,6 +10,8 @@ from segmentation_client import SegmentationClient
 from tests.conftest import DEFAULT_MODEL, SAMPLES, wait_until_loaded
 from tests.model_folders import SIZE, exported_lraspp
 
+pytestmark = pytest.mark.server
+
 PHOTOS = ("cat_720p.jpg", "grace_hopper.bmp", "kite_and_cold.jpg", "bird_segmentation.bmp")
 
 

@@ -26,10 +26,11 @@ from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 from rest_bridge import BridgeSettings, create_app
 from rest_bridge.serving import uvicorn_config
 from segmentation_client import InferTensor, InvalidInput, ModelNotFound, SegmentationClient
-from server import open_inference as oip
 from tests import tritonclient_env
 from tests.conftest import DEFAULT_MODEL, REPO, SAMPLES, SELFIE, ServerProcess, running_bridge, wait_until_loaded
 from tests.model_folders import link_model
+
+pytestmark = pytest.mark.server
 
 CAT, PERSON = 8, 15  # PASCAL VOC class ids
 CAT_JPEG, GRACE = SAMPLES / "cat_720p.jpg", SAMPLES / "grace_hopper.bmp"
@@ -179,15 +180,6 @@ def test_client_library_and_health_agree(selfie_server):
             client.inference.infer(SELFIE, [InferTensor.from_numpy("IMAGE", np.zeros((1, 2, 2, 3), np.float32))])
         with pytest.raises(ModelNotFound, match="has no version '7'"):
             client.inference.model_ready(SELFIE, version="7")
-
-
-def test_bytes_tensor_split():
-    raw = oip.join_bytes([b"ab", b"", b"xyz"])
-    assert oip.split_bytes(raw, 3) == [b"ab", b"", b"xyz"]
-    with pytest.raises(oip.BadTensor, match="says 9 bytes"):
-        oip.split_bytes(b"\x09\x00\x00\x00abc", 1)
-    with pytest.raises(oip.BadTensor, match="shape says 2"):
-        oip.split_bytes(raw, 2)
 
 
 @pytest.fixture(scope="module")

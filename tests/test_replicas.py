@@ -11,6 +11,8 @@ import pytest
 from segmentation_client import SegmentationClient
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.server
+
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_calls_survive_a_replica_going_away(start_server, sig):

@@ -11,6 +11,8 @@ import pytest
 from segmentation_client import SegmentationClient, Unauthenticated, Unavailable
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.server
+
 CAT = SAMPLES / "cat_720p.jpg"
 TOKEN = "s3cret-token-for-tests"
 

@@ -9,6 +9,8 @@ from PIL import Image
 from segmentation_client import SegmentationClient
 from tests.conftest import DEFAULT_MODEL, SAMPLES, SELFIE, SELFIE_LANDSCAPE
 
+pytestmark = pytest.mark.server
+
 LANDSCAPE = SELFIE_LANDSCAPE
 PERSON = 15  # in the PASCAL labels of the default model
 

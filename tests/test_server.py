@@ -15,6 +15,8 @@ from PIL import Image
 from protos import segmentation_pb2 as pb
 from tests.conftest import DEFAULT_MODEL, SAMPLES
 
+pytestmark = pytest.mark.server
+
 PERSON, CAT, CAR, BIRD = 15, 8, 7, 3
 
 

@@ -9,10 +9,13 @@ import time
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.server
 
 
 def test_sigterm_drains_calls_in_flight(start_server, sample_bytes):

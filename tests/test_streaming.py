@@ -13,6 +13,8 @@ import pytest
 from segmentation_client import InvalidInput, SegmentationClient
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.server
+
 _LOG_LINE = re.compile(r"stream (ended|cancelled): (\d+) frames received, (\d+) answered, (\d+) dropped \((\w+)\)")
 
 

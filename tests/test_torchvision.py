@@ -15,6 +15,8 @@ from protos import segmentation_pb2_grpc as pb_grpc
 from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY
 from tests.model_folders import link_model
 
+pytestmark = pytest.mark.server
+
 LRASPP = "lraspp-mobilenetv3-large"
 MISSING = "deeplabv3-resnet50"
 

@@ -17,6 +17,8 @@ from segmentation_client import SegmentationClient
 from tests.conftest import DEFAULT_MODEL, MODEL_REPOSITORY, SAMPLES, SELFIE, free_port
 from tests.test_ui_logic import write_traffic_video
 
+pytestmark = pytest.mark.server
+
 APP = Path(__file__).resolve().parent.parent / "streamlit_app" / "app.py"
 SECOND_MODEL = "deeplabv3-mobilenetv2-dm05-pascal"
 RUN_TIMEOUT = 120  # seconds; a shared 2-core machine can be slow, and nothing here asserts on time

@@ -14,20 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import struct
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from segmentation_client import InferResponse, InferTensor
+from segmentation_client._open_inference import BYTES_LENGTH, NUMPY_DTYPES
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 Parameters = dict[str, bool | int | float | str]
-_LENGTH = struct.Struct("<I")
-_NUMPY = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-          "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
-          "FP32": np.float32, "FP64": np.float64}
 
 
 class BadInferBody(ValueError):
@@ -68,14 +64,14 @@ def _bytes_elements(values: list[Any], name: str) -> bytes:
             element = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise BadInferBody(f"input {name}: a BYTES element is not valid base64") from None
-        raw.append(_LENGTH.pack(len(element)) + element)
+        raw.append(BYTES_LENGTH.pack(len(element)) + element)
     return b"".join(raw)
 
 
 def _json_data(item: RequestInput) -> bytes:
     if item.datatype == "BYTES":
         return _bytes_elements(item.data or [], item.name)
-    dtype = _NUMPY.get(item.datatype)
+    dtype = NUMPY_DTYPES.get(item.datatype)
     if dtype is None:
         raise BadInferBody(f"input {item.name}: unknown data type {item.datatype!r}")
     try:

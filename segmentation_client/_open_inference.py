@@ -24,10 +24,11 @@ from protos import open_inference_pb2_grpc as pb_grpc
 from segmentation_client._exceptions import InvalidInput
 
 Parameter = bool | int | float | str
-_NUMPY = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+# The protocol's numeric data types as numpy's; BYTES elements are each a 4-byte little-endian length, then the bytes.
+NUMPY_DTYPES = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
           "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
           "FP32": np.float32, "FP64": np.float64}
-_LENGTH = struct.Struct("<I")
+BYTES_LENGTH = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class InferTensor:
     @classmethod
     def from_numpy(cls, name: str, array: np.ndarray) -> InferTensor:
         """A numeric tensor from an array of one of the protocol's types (uint8, float32, ...)."""
-        for datatype, dtype in _NUMPY.items():
+        for datatype, dtype in NUMPY_DTYPES.items():
             if array.dtype == dtype:
                 return cls(name, datatype, list(array.shape), np.ascontiguousarray(array).tobytes())
         raise InvalidInput(f"no Open Inference data type for numpy {array.dtype}")
@@ -77,18 +78,24 @@ class InferTensor:
     @classmethod
     def from_files(cls, name: str, files: Sequence[bytes]) -> InferTensor:
         """A BYTES tensor of shape [N]: one element per file."""
-        return cls(name, "BYTES", [len(files)], b"".join(_LENGTH.pack(len(f)) + bytes(f) for f in files))
+        return cls(name, "BYTES", [len(files)], b"".join(BYTES_LENGTH.pack(len(f)) + bytes(f) for f in files))
 
     def as_numpy(self) -> np.ndarray:
         """The elements in the tensor's shape; BYTES gives an object array of bytes."""
         if self.datatype == "BYTES":
-            elements, offset = [], 0
-            while offset + 4 <= len(self.data):
-                (length,) = _LENGTH.unpack_from(self.data, offset)
+            elements: list[bytes] = []
+            offset = 0
+            while offset < len(self.data):
+                (length,) = BYTES_LENGTH.unpack_from(self.data, offset) if offset + 4 <= len(self.data) else (-1,)
+                if length < 0 or offset + 4 + length > len(self.data):
+                    raise InvalidInput(f"BYTES tensor {self.name} is cut short in element {len(elements)}")
                 elements.append(self.data[offset + 4:offset + 4 + length])
                 offset += 4 + length
+            if len(elements) != int(np.prod(self.shape)):
+                raise InvalidInput(f"BYTES tensor {self.name} holds {len(elements)} element(s), its shape "
+                                   f"{self.shape} says {int(np.prod(self.shape))}")
             return np.array(elements, dtype=object).reshape(self.shape)
-        return np.frombuffer(self.data, dtype=_NUMPY[self.datatype]).reshape(self.shape)
+        return np.frombuffer(self.data, dtype=NUMPY_DTYPES[self.datatype]).reshape(self.shape)
 
 
 @dataclass(frozen=True)
@@ -147,12 +154,12 @@ def infer_response(message: pb.ModelInferResponse) -> InferResponse:
         if i < len(raw):
             data = raw[i]
         elif out.datatype == "BYTES":
-            data = b"".join(_LENGTH.pack(len(e)) + e for e in out.contents.bytes_contents)
+            data = b"".join(BYTES_LENGTH.pack(len(e)) + e for e in out.contents.bytes_contents)
         else:  # this server always answers in raw form; another's typed contents are converted here
             typed = [c for c in (out.contents.uint_contents, out.contents.int_contents, out.contents.int64_contents,
                                  out.contents.uint64_contents, out.contents.fp32_contents,
                                  out.contents.fp64_contents, out.contents.bool_contents) if len(c)]
-            data = np.asarray(typed[0] if typed else [], dtype=_NUMPY[out.datatype]).tobytes()
+            data = np.asarray(typed[0] if typed else [], dtype=NUMPY_DTYPES[out.datatype]).tobytes()
         outputs.append(InferTensor(out.name, out.datatype, list(out.shape), data, _parameters_from(out.parameters)))
     return InferResponse(message.model_name, message.model_version, message.id, outputs,
                          _parameters_from(message.parameters))

@@ -180,14 +180,18 @@ def reason_for(exc: BaseException) -> str:
     return getattr(exc, "reason", "INTERNAL")
 
 
-def problem(status: int, detail: str, reason: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """An RFC 9457 problem+json response."""
+def problem(
+    status: int, detail: str, reason: str, headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem+json response; `extra` adds extension members (RFC 9457 allows them)."""
     body = {"type": f"urn:segmentation:error:{reason}" if reason else "about:blank",
-            "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "reason": reason}
+            "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "reason": reason, **(extra or {})}
     return JSONResponse(body, status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def _retry_headers(request: Request, status: int) -> dict[str, str]:
+def retry_headers(request: Request, status: int) -> dict[str, str]:
+    """The headers that go with a status: how to authenticate, when to retry, that the connection closes."""
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
     if status == 408:
@@ -200,7 +204,7 @@ def _retry_headers(request: Request, status: int) -> dict[str, str]:
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     log.info("%s %s -> %d %s: %s", request.method, request.url.path, status, reason_for(exc), detail_for(exc))
-    return problem(status, detail_for(exc), reason_for(exc), _retry_headers(request, status))
+    return problem(status, detail_for(exc), reason_for(exc), retry_headers(request, status))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -212,12 +216,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # registered for it
-    # One sentence like every other error, not FastAPI's list of objects.
+    return problem(422, validation_detail(exc), "INVALID_PARAMETER")
+
+
+def validation_detail(exc: RequestValidationError) -> str:
+    """One sentence like every other error, not FastAPI's list of objects."""
     parts = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()))
         parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
-    return problem(422, "; ".join(parts) or "invalid request", "INVALID_PARAMETER")
+    return "; ".join(parts) or "invalid request"
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -23,13 +22,15 @@ from rest_bridge import inference_body
 from rest_bridge.deps import ClientDep, SettingsDep
 from rest_bridge.errors import (
     PROBLEM_JSON,
-    RETRY_STATUSES,
     BridgeError,
     ErrorBody,
     detail_for,
     error_responses,
+    problem,
     reason_for,
+    retry_headers,
     status_for,
+    validation_detail,
 )
 from segmentation_client import InvalidInput, ServiceError
 
@@ -39,10 +40,8 @@ ModelName = Annotated[str, Path(description="Model id, e.g. deeplabv3-mobilenetv
 
 
 def oip_problem(status: int, detail: str, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A problem+json answer with the protocol's `error` member (RFC 9457 allows extension members)."""
-    body = {"type": f"urn:segmentation:error:{reason}", "title": HTTPStatus(status).phrase, "status": status,
-            "detail": detail, "reason": reason, "error": detail}
-    return JSONResponse(body, status, headers=headers, media_type=PROBLEM_JSON)
+    """A problem+json answer with the protocol's `error` member."""
+    return problem(status, detail, reason, headers, extra={"error": detail})
 
 
 class OpenInferenceRoute(APIRoute):
@@ -57,17 +56,10 @@ class OpenInferenceRoute(APIRoute):
             except (ServiceError, BridgeError, inference_body.BadInferBody) as exc:
                 status = 400 if isinstance(exc, InvalidInput | inference_body.BadInferBody) else status_for(exc)
                 reason = "BAD_TENSOR" if isinstance(exc, inference_body.BadInferBody) else reason_for(exc)
-                headers = {}
-                if status in RETRY_STATUSES:
-                    headers["Retry-After"] = str(request.app.state.settings.retry_after_seconds)
-                if status == 401:
-                    headers["WWW-Authenticate"] = "Bearer"
                 log.info("%s %s -> %d %s: %s", request.method, request.url.path, status, reason, detail_for(exc))
-                return oip_problem(status, detail_for(exc), reason, headers)
+                return oip_problem(status, detail_for(exc), reason, retry_headers(request, status))
             except RequestValidationError as exc:
-                where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', 'invalid')}"
-                                  for e in exc.errors())
-                return oip_problem(400, where or "invalid request", "INVALID_PARAMETER")
+                return oip_problem(400, validation_detail(exc), "INVALID_PARAMETER")
 
         return route
 

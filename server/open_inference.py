@@ -114,11 +114,6 @@ def split_bytes(raw: bytes, count: int) -> list[bytes]:
     return elements
 
 
-def join_bytes(elements: list[bytes]) -> bytes:
-    """The raw form of a BYTES tensor (the inverse of split_bytes)."""
-    return b"".join(_LENGTH.pack(len(e)) + e for e in elements)
-
-
 def images_from(inputs: list[Tensor]) -> list[EncodedImage | RawPixels]:
     """The images of a request's one IMAGE input, in batch order."""
     if len(inputs) != 1 or inputs[0].name != INPUT:

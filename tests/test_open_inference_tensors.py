@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from segmentation_client import InferTensor
 from server import open_inference as oip
 
 
 def test_bytes_tensor_split():
-    raw = oip.join_bytes([b"ab", b"", b"xyz"])
+    raw = InferTensor.from_files("IMAGE", [b"ab", b"", b"xyz"]).data  # the client's framing, as tritonclient's
     assert oip.split_bytes(raw, 3) == [b"ab", b"", b"xyz"]
     with pytest.raises(oip.BadTensor, match="says 9 bytes"):
         oip.split_bytes(b"\x09\x00\x00\x00abc", 1)
@@ -17,7 +18,7 @@ def test_bytes_tensor_split():
 
 
 def test_client_refuses_a_cut_short_bytes_tensor():
-    from segmentation_client import InferTensor, InvalidInput
+    from segmentation_client import InvalidInput
 
     tensor = InferTensor.from_files("MASK", [b"ab", b"xyz"])
     assert list(tensor.as_numpy()) == [b"ab", b"xyz"]

@@ -1,102 +1,42 @@
-"""Shared fixtures: the real gRPC server, started as `python -m server` on a free loopback port."""
+"""Fixtures every test folder shares (the real gRPC server, the bridge, certificates) and the markers.
+
+Helpers live in tests/support; the names below are imported here too, so that `from tests.conftest import
+REPO` keeps working for test modules written before tests/support existed.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos import segmentation_pb2_grpc as pb_grpc
-from rest_bridge import BridgeSettings, create_app
-from rest_bridge.serving import uvicorn_config
+from rest_bridge import BridgeSettings
 from segmentation_client import SegmentationClient
+from tests.support.bridge import running_bridge
+from tests.support.certs import make_certs
+from tests.support.paths import (
+    DEFAULT_MODEL,
+    LITERT_MODELS,
+    MODEL_REPOSITORY,
+    REPO,
+    SAMPLES,
+    SELFIE,
+    SELFIE_LANDSCAPE,
+    SHARED,
+)
+from tests.support.processes import ServerProcess, free_port, wait_for_streams, wait_until_loaded
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SAMPLES = SHARED / "samples"
-MODEL_REPOSITORY = REPO / "model_repository"
-DEFAULT_MODEL = "deeplabv3-mobilenetv2-pascal"
-LITERT_MODELS = f"{DEFAULT_MODEL},deeplabv3-mobilenetv2-dm05-pascal"
-SELFIE, SELFIE_LANDSCAPE = "selfie-segmentation", "selfie-segmentation-landscape"
-_LISTENING = re.compile(r"serving on [^ ]+:(\d+);")
-_METRICS = re.compile(r"metrics on (http://\S+/metrics)")
-
-
-class ServerProcess:
-    """A `python -m server` child process; `address` is where it listens once `wait_ready` returns."""
-
-    def __init__(
-        self, *args: str, log_path: Path, env: dict[str, str] | None = None, command: list[str] | None = None,
-        cwd: Path = REPO,
-    ) -> None:
-        """`args` are added to the test defaults (free ports, the built-in repository); `command` replaces
-        the whole command line instead, as a documented example writes it."""
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        # A list flag given twice is one list of both: add the built-in repository only when none is named.
-        repository = [] if "--model-repository" in args else ["--model-repository", str(MODEL_REPOSITORY)]
-        command = command or [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0", *repository,
-                              *args]
-        self.proc = subprocess.Popen(
-            command, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )
-        self.port = 0
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def metrics_url(self) -> str:
-        """The Prometheus endpoint's URL (the server's start-up log names it)."""
-        return _METRICS.search(self.log()).group(1)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_ready(self, timeout: float = 120.0, credentials: grpc.ChannelCredentials | None = None) -> ServerProcess:
-        """Wait for the start-up log line, then for health SERVING (over TLS when given credentials)."""
-        deadline = time.monotonic() + timeout
-        while not self.port:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"server did not start:\n{self.log()}")
-            if match := _LISTENING.search(self.log()):
-                self.port = int(match.group(1))
-            time.sleep(0.1)
-        channel = grpc.secure_channel(self.address, credentials) if credentials else grpc.insecure_channel(self.address)
-        with channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            response = stub.Check(health_pb2.HealthCheckRequest(), timeout=10, wait_for_ready=True)
-            assert response.status == health_pb2.HealthCheckResponse.SERVING
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+__all__ = [
+    "DEFAULT_MODEL", "LITERT_MODELS", "MODEL_REPOSITORY", "REPO", "SAMPLES", "SELFIE", "SELFIE_LANDSCAPE", "SHARED",
+    "ServerProcess", "free_port", "running_bridge", "wait_for_streams", "wait_until_loaded",
+]
 
 
 @pytest.fixture(scope="session")
@@ -147,13 +87,6 @@ def stub(channel) -> pb_grpc.SegmenterStub:
     return pb_grpc.SegmenterStub(channel)
 
 
-def free_port() -> int:
-    """A loopback port free now, for programs that cannot be told to pick one and report it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def sample_bytes():
     def read(name: str) -> bytes:
@@ -162,25 +95,10 @@ def sample_bytes():
     return read
 
 
-@contextmanager
-def running_bridge(settings: BridgeSettings, app: FastAPI | None = None) -> Iterator[str]:
-    """Serve the bridge with uvicorn on a free loopback port in a thread; yields its base URL."""
-    # The same uvicorn settings as `python -m rest_bridge`, on a free loopback port.
-    local = settings.model_copy(update={"host": "127.0.0.1", "port": 0, "log_level": "WARNING"})
-    server = uvicorn.Server(uvicorn_config(app or create_app(settings), local))
-    thread = threading.Thread(target=server.run, name="bridge", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the bridge did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> Path:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all signed by the CA."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture(scope="module")
@@ -193,31 +111,6 @@ def bridge_url(grpc_address) -> Iterator[str]:
 def http(bridge_url) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=bridge_url, timeout=60) as client:
         yield client
-
-
-def wait_until_loaded(client, timeout: float = 120.0) -> dict:
-    """Wait until no model of the server is still loading (others load after SERVING); returns them by id."""
-    deadline = time.monotonic() + timeout
-    while True:
-        models = {m.id: m for m in client.list_models()}
-        if all(m.unavailable_reason != "loading" for m in models.values()):
-            return models
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"models still loading: {[i for i, m in models.items() if not m.available]}")
-        time.sleep(0.1)
-
-
-def wait_for_streams(server: ServerProcess, count: int, timeout: float = 30.0) -> None:
-    """Wait until the server counts `count` SegmentStream calls in flight (its metrics say so)."""
-    deadline = time.monotonic() + timeout
-    pattern = re.compile(r'^segmentation_requests_in_flight\{method="SegmentStream"\} (\S+)$', re.MULTILINE)
-    while True:
-        match = pattern.search(httpx.get(server.metrics_url, timeout=5).text)
-        if match and float(match.group(1)) == count:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the server did not count {count} streams in flight")
-        time.sleep(0.05)
 
 
 # -- markers: what a test starts -----------------------------------------------------------------------

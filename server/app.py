@@ -16,6 +16,7 @@ from protos import open_inference_pb2 as oip_pb
 from protos import open_inference_pb2_grpc as oip_grpc
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
+from server.admission import Admission
 from server.config import ServerSettings
 from server.inference_servicer import InferenceServicer
 from server.metrics import Metrics
@@ -43,6 +44,7 @@ class Service:
     port: int
     health: health.aio.HealthServicer
     servicer: SegmenterServicer
+    admission: Admission
     registry: ModelRegistry
     executor: ThreadPoolExecutor
     metrics: Metrics
@@ -113,7 +115,7 @@ class Service:
                 await asyncio.wait([previous])
             self._loader = asyncio.create_task(self._load_all(changes.to_load))
             await asyncio.wait([self._loader])
-            if not self.servicer.draining:
+            if not self.admission.draining:
                 default_ready = any(m.id == self.registry.default_id and m.loaded is not None
                                     for m in self.registry.models())
                 if default_ready != self._serving:
@@ -161,10 +163,10 @@ def create_service(settings: ServerSettings) -> Service:
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
     pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
     metrics = Metrics()
-    servicer = SegmenterServicer(
-        registry, pipeline, executor, metrics=metrics, workers=settings.workers,
-        max_concurrent_requests=settings.max_concurrent_requests, max_streams=settings.max_streams,
-    )
+    # One admission for both services: the request limit and draining hold for the whole server.
+    admission = Admission(metrics, max_concurrent_requests=settings.max_concurrent_requests,
+                          max_streams=settings.max_streams)
+    servicer = SegmenterServicer(registry, pipeline, executor, admission, metrics=metrics, workers=settings.workers)
     limit = settings.max_message_bytes
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     server = grpc.aio.server(
@@ -185,10 +187,7 @@ def create_service(settings: ServerSettings) -> Service:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # The Open Inference Protocol (KServe v2) on the same port, over the same models and workers.
-    inference = InferenceServicer(
-        registry, pipeline, executor, health_servicer, metrics=metrics, draining=lambda: servicer.draining,
-        slot=servicer.unary_slot,
-    )
+    inference = InferenceServicer(registry, pipeline, executor, health_servicer, admission, metrics=metrics)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
     if settings.reflection:
         names = (SERVICE_NAME, INFERENCE_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -203,4 +202,4 @@ def create_service(settings: ServerSettings) -> Service:
         raise ValueError("TLS needs both tls_cert and tls_key")
     else:
         port = server.add_insecure_port(address)
-    return Service(settings, server, port, health_servicer, servicer, registry, executor, metrics)
+    return Service(settings, server, port, health_servicer, servicer, admission, registry, executor, metrics)

@@ -1,13 +1,12 @@
-"""Domain errors of the segmentation pipeline, their gRPC status codes and their reasons.
+"""Domain errors of the segmentation pipeline and their reasons.
 
-The pipeline raises these; only the servicer turns them into gRPC statuses, through the one table
-below. Each error also carries a reason: a stable, machine-readable word (documented in
-protos/segmentation.proto) that clients decide on, where the message is for people.
+The pipeline raises these; only the servicers turn them into gRPC statuses, through the one table in
+server/status.py, so nothing here knows gRPC. Each error also carries a reason: a stable,
+machine-readable word (documented in protos/segmentation.proto) that clients decide on, where the
+message is for people.
 """
 
 from __future__ import annotations
-
-import grpc
 
 DOMAIN = "segmentation.v1"  # the ErrorInfo domain of every reason below
 
@@ -66,22 +65,3 @@ class ShuttingDown(SegmentationError):
     """The server is draining and takes no new work."""
 
     reason = "SHUTTING_DOWN"
-
-
-STATUS_CODES: dict[type[SegmentationError], grpc.StatusCode] = {
-    InvalidImage: grpc.StatusCode.INVALID_ARGUMENT,
-    UnknownModel: grpc.StatusCode.NOT_FOUND,
-    ModelUnavailable: grpc.StatusCode.FAILED_PRECONDITION,
-    ModelLoading: grpc.StatusCode.UNAVAILABLE,
-    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
-    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
-}
-
-
-def status_code(error: SegmentationError) -> grpc.StatusCode:
-    """The gRPC status for a domain error (INTERNAL for a subclass missing from the table)."""
-    for cls in type(error).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return grpc.StatusCode.INTERNAL

@@ -10,9 +10,7 @@ import asyncio
 import importlib.metadata
 import json
 import logging
-from collections.abc import Callable
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager
 
 import numpy as np
 from grpc_health.v1 import health, health_pb2
@@ -20,11 +18,11 @@ from grpc_health.v1 import health, health_pb2
 from protos import open_inference_pb2 as pb
 from protos import open_inference_pb2_grpc as pb_grpc
 from server import open_inference as oip
+from server.admission import Admission
 from server.errors import SegmentationError, UnknownModel
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry
 from server.pipeline import Pipeline
-from server.servicer import answer_unary
 from server.status import abort_with
 
 log = logging.getLogger(__name__)
@@ -73,15 +71,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(
         self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, health_servicer: health.aio.HealthServicer,
-        *, metrics: Metrics, draining: Callable[[], bool], slot: Callable[[], AbstractContextManager[None]],
+        admission: Admission, *, metrics: Metrics,
     ) -> None:
         self._registry = registry
         self._pipeline = pipeline
         self._executor = executor
         self._health = health_servicer
         self._metrics = metrics
-        self._draining = draining
-        self._slot = slot  # the Segmenter's: one request limit for the whole server
+        self._admission = admission  # the Segmenter's too: one request limit for the whole server
 
     async def _ready(self, context) -> bool:
         # The health service's answer itself, so the two can never disagree.
@@ -111,7 +108,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             model = self._model(request.name, request.version)
         except SegmentationError as exc:
             await abort_with(context, exc)
-        return pb.ModelReadyResponse(ready=model.loaded is not None and not self._draining())
+        return pb.ModelReadyResponse(ready=model.loaded is not None and not self._admission.draining)
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context) -> pb.ModelMetadataResponse:
         try:
@@ -128,9 +125,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
-        return await answer_unary(
-            "ModelInfer", context, self._metrics, self._slot,
-            lambda received_at, deadline: self._infer(request, received_at, deadline),
+        return await self._admission.answer_unary(
+            "ModelInfer", context, lambda received_at, deadline: self._infer(request, received_at, deadline),
         )
 
     async def _infer(

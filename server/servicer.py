@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
 
 import grpc
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
-from server.errors import InvalidImage, Overloaded, SegmentationError, ShuttingDown, status_code
+from server.admission import Admission
+from server.errors import InvalidImage
 from server.imaging import EncodedImage, RawPixels
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry, State
 from server.pipeline import Pipeline, Segmentation
-from server.status import abort, abort_with, internal
+from server.status import abort_with
 from server.streaming import DropPolicy, Frame, StreamRunner
 
 log = logging.getLogger(__name__)
@@ -70,60 +67,25 @@ def response_from(result: Segmentation, frame_id: int, encoding: int) -> pb.Segm
     )
 
 
-R = TypeVar("R")
-
-
-async def answer_unary(
-    method: str, context: grpc.aio.ServicerContext, metrics: Metrics, slot: Callable[[], AbstractContextManager[None]],
-    work: Callable[[float, float | None], Awaitable[R]],
-) -> R:
-    """Run one unary call: admitted through `slot`, counted in the metrics, its errors mapped to statuses.
-
-    `work` gets the time the call arrived and its deadline (None without one).
-    """
-    received_at = time.perf_counter()
-    try:
-        with slot():
-            remaining = context.time_remaining()
-            deadline = received_at + remaining if remaining is not None else None
-            with metrics.in_flight.labels(method).track_inprogress():
-                response = await work(received_at, deadline)
-    except SegmentationError as exc:
-        code = status_code(exc)
-        metrics.requests.labels(method, code.name).inc()
-        log.info("%s failed: %s %s: %s", method, code.name, exc.reason, exc)
-        await abort_with(context, exc)
-    except Exception as exc:  # noqa: BLE001 - a bug or a runtime's failure: INTERNAL, details in the log
-        metrics.requests.labels(method, "INTERNAL").inc()
-        message, error_id = internal(method, exc)
-        await abort(context, grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
-    metrics.requests.labels(method, "OK").inc()
-    return response
-
-
 class SegmenterServicer(pb_grpc.SegmenterServicer):
     """Serves Segment, SegmentStream and ListModels from a model registry."""
 
     def __init__(
-        self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, *,
-        metrics: Metrics, workers: int, max_concurrent_requests: int, max_streams: int,
+        self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, admission: Admission, *,
+        metrics: Metrics, workers: int,
     ) -> None:
         self._metrics = metrics
         self._registry = registry
         self._pipeline = pipeline
         self._executor = executor
+        self._admission = admission
         self._workers = workers
-        self._max_requests = max_concurrent_requests
-        self._max_streams = max_streams
-        self._requests = 0
-        self._streams = 0  # accepted and not ended, counted from the moment they are accepted
         self._runners: set[StreamRunner] = set()
         self._first_reads: set[asyncio.Future] = set()  # streams still waiting for their first frame
-        self.draining = False
 
     def drain(self) -> None:
-        """Refuse new calls; open streams answer the frames they hold and then end."""
-        self.draining = True
+        """Refuse new calls (of both services); open streams answer the frames they hold and then end."""
+        self._admission.drain()
         for runner in self._runners:
             runner.stop_reading()
         for read in self._first_reads:  # a stream that has sent nothing holds nothing: it ends now
@@ -144,49 +106,24 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         self._metrics.observe(result.model_id, result.timings)
         return response_from(result, request.frame_id, request.mask_encoding)
 
-    def _admit(self, streams: bool) -> None:
-        if self.draining:
-            raise ShuttingDown("server is shutting down; send the call to another replica")
-        if streams and self._streams >= self._max_streams:
-            raise Overloaded(f"server is at its limit of {self._max_streams} concurrent streams")
-        if not streams and self._requests >= self._max_requests:
-            raise Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
-
-    @contextmanager
-    def unary_slot(self) -> Iterator[None]:
-        """One unary call, of any service of this server: refused while draining or at the request limit."""
-        self._admit(streams=False)
-        self._requests += 1
-        try:
-            yield
-        finally:
-            self._requests -= 1
-
     async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
-        response = await answer_unary(
-            "Segment", context, self._metrics, self.unary_slot,
-            lambda received_at, deadline: self._segment(request, received_at, deadline),
+        response = await self._admission.answer_unary(
+            "Segment", context, lambda received_at, deadline: self._segment(request, received_at, deadline),
         )
         log.debug("Segment ok: %s %dx%d in %.1f ms", response.model, response.mask.width,
                   response.mask.height, response.timings.total_ms)
         return response
 
     async def SegmentStream(self, request_iterator, context: grpc.aio.ServicerContext):
-        try:
-            self._admit(streams=True)
-        except SegmentationError as exc:
-            log.info("SegmentStream refused: %s %s: %s", status_code(exc).name, exc.reason, exc)
-            await abort_with(context, exc)
-        self._streams += 1
-        self._metrics.in_flight.labels("SegmentStream").inc()
-        try:
+        refused = self._admission.refusal(stream=True)
+        if refused is not None:
+            log.info("SegmentStream refused: %s: %s", refused.reason, refused)
+            await abort_with(context, refused)
+        with self._admission.stream_slot():
             first = await self._first_frame(request_iterator)
             if first is not None:
                 async for response in self._run_stream(first, request_iterator):
                     yield response
-        finally:
-            self._streams -= 1
-            self._metrics.in_flight.labels("SegmentStream").dec()
 
     async def _first_frame(self, request_iterator) -> pb.SegmentRequest | None:
         """The stream's first request; None when the client ends without one or the server drains first."""
@@ -195,7 +132,7 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         try:
             return await read
         except asyncio.CancelledError:
-            if read.cancelled() and self.draining:
+            if read.cancelled() and self._admission.draining:
                 log.info("stream ended by shutdown before its first frame")
                 return None
             raise
@@ -216,7 +153,7 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
 
         async def frames():
             yield first
-            if self.draining:  # drain came while the first frame arrived: answer it, read no more
+            if self._admission.draining:  # drain came while the first frame arrived: answer it, read no more
                 return
             async for request in request_iterator:
                 yield request
@@ -225,19 +162,12 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             request = frame.item
             try:
                 response = await self._segment(request, frame.received_at)
-            except SegmentationError as exc:
-                code = status_code(exc)
-                log.debug("frame %d failed: %s", request.frame_id, exc)
-                error = pb.FrameError(code=code.value[0], message=str(exc), reason=exc.reason)
             except Exception as exc:  # noqa: BLE001 - this frame fails, the stream goes on
-                code = grpc.StatusCode.INTERNAL
-                message, _ = internal(f"SegmentStream frame {request.frame_id}", exc)
-                error = pb.FrameError(code=code.value[0], message=message, reason="INTERNAL")
-            else:
-                self._metrics.requests.labels("SegmentStream", "OK").inc()
-                return response
-            self._metrics.requests.labels("SegmentStream", code.name).inc()
-            return pb.SegmentResponse(frame_id=request.frame_id, model=request.model, error=error)
+                failed = self._admission.failed("SegmentStream", exc, f"SegmentStream frame {request.frame_id}")
+                error = pb.FrameError(code=failed.code.value[0], message=failed.message, reason=failed.reason)
+                return pb.SegmentResponse(frame_id=request.frame_id, model=request.model, error=error)
+            self._admission.succeeded("SegmentStream")
+            return response
 
         self._runners.add(runner)
         completed = False

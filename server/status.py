@@ -1,22 +1,71 @@
-"""Errors as rich gRPC statuses: code, message, and a google.rpc.ErrorInfo with the reason.
+"""Domain errors as rich gRPC statuses: the one table from error to code, and the status details.
 
-Clients read the reason from the status details (grpc-status-details-bin), as every gRPC library
-with google.rpc support can; the code and message stay what a plain client sees.
+Every error leaves with its code, its message, and a google.rpc.ErrorInfo with the reason in the status
+details (grpc-status-details-bin), as every gRPC library with google.rpc support can read; the code and
+message stay what a plain client sees. The servicers are the only callers: the domain (server/errors.py,
+the pipeline, imaging) raises plain exceptions and never sees gRPC.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from server.errors import DOMAIN, SegmentationError, status_code
+from server.errors import (
+    DOMAIN,
+    DeadlineExpired,
+    InvalidImage,
+    ModelLoading,
+    ModelUnavailable,
+    Overloaded,
+    SegmentationError,
+    ShuttingDown,
+    UnknownModel,
+)
 
 log = logging.getLogger(__name__)
+
+STATUS_CODES: dict[type[SegmentationError], grpc.StatusCode] = {
+    InvalidImage: grpc.StatusCode.INVALID_ARGUMENT,
+    UnknownModel: grpc.StatusCode.NOT_FOUND,
+    ModelUnavailable: grpc.StatusCode.FAILED_PRECONDITION,
+    ModelLoading: grpc.StatusCode.UNAVAILABLE,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code(error: SegmentationError) -> grpc.StatusCode:
+    """The gRPC status for a domain error (INTERNAL for a subclass missing from the table)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a caller learns of a failed call or stream frame: code, message, reason and ErrorInfo metadata."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def failure(exc: BaseException, where: str) -> Failure:
+    """A domain error as its status; anything else as INTERNAL with an error id (logged with its traceback)."""
+    if isinstance(exc, SegmentationError):
+        return Failure(status_code(exc), str(exc), exc.reason)
+    message, error_id = internal(where, exc)
+    return Failure(grpc.StatusCode.INTERNAL, message, "INTERNAL", {"error_id": error_id})
 
 
 def error_info(reason: str, metadata: dict[str, str] | None = None) -> error_details_pb2.ErrorInfo:
@@ -34,8 +83,10 @@ async def abort(
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-async def abort_with(context: grpc.aio.ServicerContext, error: SegmentationError) -> None:
-    await abort(context, status_code(error), str(error), error.reason)
+async def abort_with(context: grpc.aio.ServicerContext, error: SegmentationError | Failure) -> None:
+    """End the call with a domain error's (or a failure's) status. Raises."""
+    found = error if isinstance(error, Failure) else failure(error, "")
+    await abort(context, found.code, found.message, found.reason, found.metadata)
 
 
 def internal(method: str, exc: BaseException) -> tuple[str, str]:

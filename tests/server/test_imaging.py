@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server import errors, imaging
+from server import errors, imaging, status
 from server.errors import InvalidImage
 from server.imaging import EncodedImage, RawPixels
 from server.palette import pascal_palette
@@ -135,11 +135,11 @@ def test_truncated_files_are_refused():
 
 
 def test_error_table_maps_every_domain_error():
-    assert errors.status_code(errors.InvalidImage("x")) is grpc.StatusCode.INVALID_ARGUMENT
-    assert errors.status_code(errors.UnknownModel("x")) is grpc.StatusCode.NOT_FOUND
-    assert errors.status_code(errors.ModelUnavailable("x")) is grpc.StatusCode.FAILED_PRECONDITION
-    assert errors.status_code(errors.Overloaded("x")) is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert errors.status_code(errors.ShuttingDown("x")) is grpc.StatusCode.UNAVAILABLE
+    assert status.status_code(errors.InvalidImage("x")) is grpc.StatusCode.INVALID_ARGUMENT
+    assert status.status_code(errors.UnknownModel("x")) is grpc.StatusCode.NOT_FOUND
+    assert status.status_code(errors.ModelUnavailable("x")) is grpc.StatusCode.FAILED_PRECONDITION
+    assert status.status_code(errors.Overloaded("x")) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert status.status_code(errors.ShuttingDown("x")) is grpc.StatusCode.UNAVAILABLE
 
 
 def test_palette_is_the_pascal_colour_map():

@@ -87,7 +87,7 @@ class AsyncSegmentationClient(ClientBase):
         for info in await self.list_models(timeout):
             if info.id == model_id or (not model_id and info.is_default):
                 return info
-        raise ModelNotFound(f"unknown model {model_id!r}", grpc.StatusCode.NOT_FOUND)
+        raise ModelNotFound(f"unknown model {model_id!r}")
 
     async def health(self, service: str = "", timeout: float | None = None) -> str:
         response: health_pb2.HealthCheckResponse = await self._call(

@@ -94,7 +94,7 @@ class SegmentationClient(ClientBase):
         for info in self.list_models(timeout):
             if info.id == model_id or (not model_id and info.is_default):
                 return info
-        raise ModelNotFound(f"unknown model {model_id!r}", grpc.StatusCode.NOT_FOUND)
+        raise ModelNotFound(f"unknown model {model_id!r}")
 
     def health(self, service: str = "", timeout: float | None = None) -> str:
         """The server's health status name: "SERVING", "NOT_SERVING", ..."""

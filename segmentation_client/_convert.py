@@ -8,7 +8,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 from PIL import Image
 
@@ -21,7 +20,6 @@ _ENCODINGS = {"png": pb.MASK_ENCODING_PNG, "raw": pb.MASK_ENCODING_RAW}
 _POLICIES = {"latest": pb.DROP_POLICY_LATEST, "none": pb.DROP_POLICY_NONE}
 
 
-_INVALID = grpc.StatusCode.INVALID_ARGUMENT  # what the server would answer for the same array
 
 
 def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | None = None) -> pb.Image:
@@ -39,11 +37,11 @@ def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | 
             raise TypeError(f"cannot send a {type(image).__name__}: give bytes, a path, a numpy array or a PIL image")
         image, bgr = np.asarray(image.convert("RGB")), False
     if image.dtype != np.uint8:
-        raise InvalidInput(f"image array must be uint8, not {image.dtype}", _INVALID, "BAD_RAW_IMAGE")
+        raise InvalidInput(f"image array must be uint8, not {image.dtype}", reason="BAD_RAW_IMAGE")
     if image.ndim == 2:
         image = np.repeat(image[:, :, np.newaxis], 3, axis=2)
     elif image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise InvalidInput(f"image array must be HxW, HxWx3 or HxWx4, not {image.shape}", _INVALID, "BAD_RAW_IMAGE")
+        raise InvalidInput(f"image array must be HxW, HxWx3 or HxWx4, not {image.shape}", reason="BAD_RAW_IMAGE")
     if image.shape[2] == 4:
         image = image[:, :, :3]
     if max_raw_bytes is not None and image.nbytes > max_raw_bytes:

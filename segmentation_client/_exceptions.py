@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -19,15 +19,20 @@ class ServiceError(Exception):
     protos/segmentation.proto), "" when the status carried none (gRPC's own errors, such as a lost
     connection); decide on it, not on the message. `metadata` holds the reason's details (an INTERNAL
     error's "error_id", say).
+
+    Each class knows its own status (`default_code`), so `Unavailable("...")` reports UNAVAILABLE
+    without the caller importing grpc; `code` is given only to say which of a class's codes it was.
     """
 
+    default_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
+
     def __init__(
-        self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN, reason: str = "",
+        self, message: str, code: grpc.StatusCode | None = None, reason: str = "",
         metadata: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = self.default_code if code is None else code
         self.reason = reason
         self.metadata = metadata or {}
 
@@ -35,46 +40,57 @@ class ServiceError(Exception):
 class InvalidInput(ServiceError):
     """The server could not use the image or the request (INVALID_ARGUMENT)."""
 
+    default_code = grpc.StatusCode.INVALID_ARGUMENT
+
 
 class ModelNotFound(ServiceError):
     """No model has that id (NOT_FOUND)."""
+
+    default_code = grpc.StatusCode.NOT_FOUND
 
 
 class ModelUnavailable(ServiceError):
     """The model is known but cannot run, e.g. its weights are missing (FAILED_PRECONDITION)."""
 
+    default_code = grpc.StatusCode.FAILED_PRECONDITION
+
 
 class Unavailable(ServiceError):
     """The server cannot be reached, is shutting down, or the model is still loading (UNAVAILABLE)."""
+
+    default_code = grpc.StatusCode.UNAVAILABLE
 
 
 class DeadlineExceeded(ServiceError):
     """The call took longer than its deadline (DEADLINE_EXCEEDED)."""
 
+    default_code = grpc.StatusCode.DEADLINE_EXCEEDED
+
 
 class Overloaded(ServiceError):
     """The server is at a limit: concurrency or message size (RESOURCE_EXHAUSTED)."""
+
+    default_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class Unauthenticated(ServiceError):
     """The server wants credentials this client did not give (UNAUTHENTICATED, PERMISSION_DENIED)."""
 
+    default_code = grpc.StatusCode.UNAUTHENTICATED
+
 
 class Cancelled(ServiceError):
     """The call was cancelled (CANCELLED)."""
 
+    default_code = grpc.StatusCode.CANCELLED
 
+
+# Each class's own code, and the codes that share a class with another.
 _BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
+    **{cls.default_code: cls for cls in (InvalidInput, ModelNotFound, ModelUnavailable, Unavailable, DeadlineExceeded,
+                                          Overloaded, Unauthenticated, Cancelled)},
     grpc.StatusCode.OUT_OF_RANGE: InvalidInput,
-    grpc.StatusCode.NOT_FOUND: ModelNotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: ModelUnavailable,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: Overloaded,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: Unauthenticated,
-    grpc.StatusCode.CANCELLED: Cancelled,
 }
 
 

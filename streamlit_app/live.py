@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import av
 import cv2
-import grpc
 import numpy as np
 
 from segmentation_client import SegmentationClient, SegmentResult, ServiceError, Unavailable
@@ -184,7 +183,7 @@ class LiveSegmenter:
                                         drop_policy="latest", max_fps=controls.max_fps)
                 receive(results, in_flight, stats, watched, stop)
             if not stop.is_set():  # the server ended the stream (e.g. it is shutting down)
-                raise Unavailable("the server ended the stream", grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
+                raise Unavailable("the server ended the stream", reason="SHUTTING_DOWN")
         except ServiceError as exc:
             log.warning("live stream failed: %s %s", exc.code.name, exc.message)
             self.error = exc

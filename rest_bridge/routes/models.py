@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import grpc
 from fastapi import APIRouter, Path
 
 from rest_bridge.deps import ClientDep, PalettesDep
@@ -46,4 +45,4 @@ async def get_model(
         if info.id == model_id:
             return model_out(info)
     known = ", ".join(info.id for info in infos)
-    raise ModelNotFound(f"unknown model {model_id!r}; known models: {known}", grpc.StatusCode.NOT_FOUND)
+    raise ModelNotFound(f"unknown model {model_id!r}; known models: {known}")

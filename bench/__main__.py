@@ -24,8 +24,7 @@ import numpy as np
 from bench import services, streams
 from bench.measure import CpuMeter, Row, closed_loop, summarize
 from bench.segmenter import DEFAULT_MODEL, FAST_MODEL, REPOSITORY
-from segmentation_client import AsyncSegmentationClient
-from segmentation_client._open_inference import InferTensor
+from segmentation_client import AsyncSegmentationClient, InferTensor, tensors
 from server import imaging
 from server.config import ServerSettings
 from server.imaging import EncodedImage
@@ -176,7 +175,7 @@ class Bench:
         batching = self.args.triton_batching
         with services.triton_server(self.model, resources.instances, resources.threads, batching) as (proc, address):
             shape = [1, 1] if batching else [1]
-            tensor = InferTensor("IMAGE", "BYTES", shape, len(self.image).to_bytes(4, "little") + self.image)
+            tensor = InferTensor("IMAGE", "BYTES", shape, tensors.pack_bytes([self.image]))
             async with AsyncSegmentationClient(address, timeout=60) as client:
                 call = lambda: client.inference.infer("segment", [tensor])
                 for concurrency in (1, 4):

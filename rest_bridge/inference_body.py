@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from segmentation_client import InferResponse, InferTensor
-from segmentation_client._open_inference import BYTES_LENGTH, NUMPY_DTYPES
+from segmentation_client.tensors import NUMPY_DTYPES, pack_bytes
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 Parameters = dict[str, bool | int | float | str]
@@ -56,16 +56,15 @@ class InferRequestBody(BaseModel):
 
 
 def _bytes_elements(values: list[Any], name: str) -> bytes:
-    raw = []
+    elements = []
     for value in np.asarray(values, dtype=object).ravel():
         if not isinstance(value, str):
             raise BadInferBody(f"input {name}: a BYTES element in JSON must be a base64 string")
         try:
-            element = base64.b64decode(value, validate=True)
+            elements.append(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
             raise BadInferBody(f"input {name}: a BYTES element is not valid base64") from None
-        raw.append(BYTES_LENGTH.pack(len(element)) + element)
-    return b"".join(raw)
+    return pack_bytes(elements)
 
 
 def _json_data(item: RequestInput) -> bytes:

@@ -6,6 +6,7 @@
         print(result.labels, result.mask.shape)
 """
 
+from segmentation_client import tensors
 from segmentation_client._aio import AsyncSegmentationClient
 from segmentation_client._client import SegmentationClient
 from segmentation_client._exceptions import (
@@ -35,5 +36,5 @@ __all__ = [
     "AsyncSegmentationClient", "Cancelled", "ClassArea", "ClientSettings", "DeadlineExceeded", "InferResponse",
     "InferTensor", "InvalidInput", "ModelInfo", "ModelMetadata", "ModelNotFound", "ModelUnavailable", "Overloaded",
     "SegmentResult", "SegmentationClient", "ServerMetadata", "ServiceError", "TensorMetadata", "Timings",
-    "Unauthenticated", "Unavailable", "blur_background", "colorize", "error_for", "overlay",
+    "Unauthenticated", "Unavailable", "blur_background", "colorize", "error_for", "overlay", "tensors",
 ]

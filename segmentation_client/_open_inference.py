@@ -5,13 +5,12 @@
         response = client.inference.infer("deeplabv3-mobilenetv2-pascal", [tensor])
         mask = response.output("MASK").as_numpy()  # (1, height, width) class ids
 
-Tensors travel in their raw form (raw_input_contents, raw_output_contents): row-major elements,
-and for BYTES each element a 4-byte little-endian length and then its bytes.
+Tensors travel in their raw form (raw_input_contents, raw_output_contents), as
+segmentation_client.tensors frames and parses them.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +21,9 @@ import numpy as np
 from protos import open_inference_pb2 as pb
 from protos import open_inference_pb2_grpc as pb_grpc
 from segmentation_client._exceptions import InvalidInput
+from segmentation_client.tensors import NUMPY_DTYPES, TensorDataError, element_count, pack_bytes, unpack_bytes
 
 Parameter = bool | int | float | str
-# The protocol's numeric data types as numpy's; BYTES elements are each a 4-byte little-endian length, then the bytes.
-NUMPY_DTYPES = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-          "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
-          "FP32": np.float32, "FP64": np.float64}
-BYTES_LENGTH = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -78,22 +73,15 @@ class InferTensor:
     @classmethod
     def from_files(cls, name: str, files: Sequence[bytes]) -> InferTensor:
         """A BYTES tensor of shape [N]: one element per file."""
-        return cls(name, "BYTES", [len(files)], b"".join(BYTES_LENGTH.pack(len(f)) + bytes(f) for f in files))
+        return cls(name, "BYTES", [len(files)], pack_bytes(files))
 
     def as_numpy(self) -> np.ndarray:
         """The elements in the tensor's shape; BYTES gives an object array of bytes."""
         if self.datatype == "BYTES":
-            elements: list[bytes] = []
-            offset = 0
-            while offset < len(self.data):
-                (length,) = BYTES_LENGTH.unpack_from(self.data, offset) if offset + 4 <= len(self.data) else (-1,)
-                if length < 0 or offset + 4 + length > len(self.data):
-                    raise InvalidInput(f"BYTES tensor {self.name} is cut short in element {len(elements)}")
-                elements.append(self.data[offset + 4:offset + 4 + length])
-                offset += 4 + length
-            if len(elements) != int(np.prod(self.shape)):
-                raise InvalidInput(f"BYTES tensor {self.name} holds {len(elements)} element(s), its shape "
-                                   f"{self.shape} says {int(np.prod(self.shape))}")
+            try:
+                elements = unpack_bytes(self.data, element_count(self.shape))
+            except TensorDataError as exc:
+                raise InvalidInput(f"tensor {self.name}: {exc}") from None
             return np.array(elements, dtype=object).reshape(self.shape)
         return np.frombuffer(self.data, dtype=NUMPY_DTYPES[self.datatype]).reshape(self.shape)
 
@@ -154,7 +142,7 @@ def infer_response(message: pb.ModelInferResponse) -> InferResponse:
         if i < len(raw):
             data = raw[i]
         elif out.datatype == "BYTES":
-            data = b"".join(BYTES_LENGTH.pack(len(e)) + e for e in out.contents.bytes_contents)
+            data = pack_bytes(out.contents.bytes_contents)
         else:  # this server always answers in raw form; another's typed contents are converted here
             typed = [c for c in (out.contents.uint_contents, out.contents.int_contents, out.contents.int64_contents,
                                  out.contents.uint64_contents, out.contents.fp32_contents,

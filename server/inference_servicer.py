@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2
 
 from protos import open_inference_pb2 as pb
 from protos import open_inference_pb2_grpc as pb_grpc
+from segmentation_client.tensors import element_count
 from server import open_inference as oip
 from server.admission import Admission
 from server.errors import SegmentationError, UnknownModel
@@ -41,11 +42,8 @@ def tensor_from(message: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
     """An input tensor, from raw_input_contents when the request has them, else from its typed contents."""
     shape = tuple(message.shape)
     if message.datatype == "BYTES":
-        count = 1
-        for dim in shape:
-            count *= max(dim, 0)
-        data: list[bytes] | bytes = (
-            oip.split_bytes(raw, count) if raw is not None else list(message.contents.bytes_contents))
+        data: list[bytes] | bytes = (oip.split_bytes(raw, element_count(shape)) if raw is not None
+                                     else list(message.contents.bytes_contents))
     elif raw is not None:
         data = raw
     elif message.datatype == "UINT8":

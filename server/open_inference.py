@@ -14,11 +14,11 @@ different sizes is refused with INVALID_ARGUMENT (send them in separate requests
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from segmentation_client.tensors import TensorDataError, unpack_bytes
 from server.errors import InvalidImage, UnknownModel
 from server.imaging import EncodedImage, RawPixels
 from server.models import Model
@@ -27,7 +27,6 @@ from server.pipeline import Segmentation
 INPUT, OUTPUT = "IMAGE", "MASK"
 PLATFORMS = {"litert": "litert_tflite", "onnx": "onnxruntime_onnx", "torch_export": "pytorch_export",
              "torchscript": "pytorch_torchscript", "torchvision": "pytorch_torchvision"}
-_LENGTH = struct.Struct("<I")
 
 
 class BadTensor(InvalidImage):
@@ -96,22 +95,11 @@ def check_outputs(names: list[str]) -> None:
 
 
 def split_bytes(raw: bytes, count: int) -> list[bytes]:
-    """The elements of a BYTES tensor in its raw form: each a 4-byte little-endian length, then the bytes."""
-    elements: list[bytes] = []
-    offset = 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise BadTensor(f"BYTES tensor data ends inside an element's 4-byte length, at byte {offset}")
-        (length,) = _LENGTH.unpack_from(raw, offset)
-        offset += 4
-        if offset + length > len(raw):
-            raise BadTensor(f"BYTES element {len(elements)} says {length} bytes, but only "
-                            f"{len(raw) - offset} remain")
-        elements.append(raw[offset:offset + length])
-        offset += length
-    if len(elements) != count:
-        raise BadTensor(f"BYTES tensor's shape says {count} element(s), its data holds {len(elements)}")
-    return elements
+    """The `count` elements of a BYTES tensor in its raw form, parsed by the client library's codec."""
+    try:
+        return unpack_bytes(raw, count)
+    except TensorDataError as exc:
+        raise BadTensor(str(exc)) from None
 
 
 def images_from(inputs: list[Tensor]) -> list[EncodedImage | RawPixels]:

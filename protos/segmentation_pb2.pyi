@@ -7,6 +7,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    NO_IMAGE: _ClassVar[ErrorReason]
+    UNSUPPORTED_FORMAT: _ClassVar[ErrorReason]
+    CORRUPT_IMAGE: _ClassVar[ErrorReason]
+    IMAGE_TOO_LARGE: _ClassVar[ErrorReason]
+    BAD_RAW_IMAGE: _ClassVar[ErrorReason]
+    BAD_TENSOR: _ClassVar[ErrorReason]
+    MODEL_NOT_FOUND: _ClassVar[ErrorReason]
+    MODEL_UNAVAILABLE: _ClassVar[ErrorReason]
+    MODEL_LOADING: _ClassVar[ErrorReason]
+    SHUTTING_DOWN: _ClassVar[ErrorReason]
+    OVERLOADED: _ClassVar[ErrorReason]
+    DEADLINE_EXPIRED: _ClassVar[ErrorReason]
+    UNAUTHENTICATED: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+
 class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PIXEL_FORMAT_UNSPECIFIED: _ClassVar[PixelFormat]
@@ -24,6 +42,21 @@ class DropPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DROP_POLICY_UNSPECIFIED: _ClassVar[DropPolicy]
     DROP_POLICY_LATEST: _ClassVar[DropPolicy]
     DROP_POLICY_NONE: _ClassVar[DropPolicy]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+NO_IMAGE: ErrorReason
+UNSUPPORTED_FORMAT: ErrorReason
+CORRUPT_IMAGE: ErrorReason
+IMAGE_TOO_LARGE: ErrorReason
+BAD_RAW_IMAGE: ErrorReason
+BAD_TENSOR: ErrorReason
+MODEL_NOT_FOUND: ErrorReason
+MODEL_UNAVAILABLE: ErrorReason
+MODEL_LOADING: ErrorReason
+SHUTTING_DOWN: ErrorReason
+OVERLOADED: ErrorReason
+DEADLINE_EXPIRED: ErrorReason
+UNAUTHENTICATED: ErrorReason
+INTERNAL: ErrorReason
 PIXEL_FORMAT_UNSPECIFIED: PixelFormat
 PIXEL_FORMAT_RGB8: PixelFormat
 PIXEL_FORMAT_BGR8: PixelFormat

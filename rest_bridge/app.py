@@ -11,11 +11,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from rest_bridge.auth import require_token
 from rest_bridge.config import MIB, BridgeSettings
-from rest_bridge.errors import document_problems, install_handlers
+from rest_bridge.errors import BRIDGE_REASONS, document_problems, install_handlers
 from rest_bridge.limits import BodyLimitMiddleware
 from rest_bridge.metrics import BridgeMetrics, MetricsMiddleware
 from rest_bridge.routes import health, models, open_inference, segment, stream
 from rest_bridge.state import Bridge, PaletteCache
+from segmentation_client import REASONS
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,16 @@ HTTP and WebSocket access to the gRPC semantic segmentation service and the mode
   and answers with a class-id PNG, a coloured PNG, an overlay or JSON.
 * Errors are RFC 9457 problems (`application/problem+json`): `type`, `title`, `status`, `detail` (for people)
   and `reason` (for programs: decide on it, not on the text). 429 and 503 carry `Retry-After`. The gRPC
-  server's reasons: NO_IMAGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, IMAGE_TOO_LARGE, BAD_RAW_IMAGE,
-  MODEL_NOT_FOUND, MODEL_UNAVAILABLE, MODEL_LOADING, SHUTTING_DOWN, OVERLOADED, DEADLINE_EXPIRED,
-  UNAUTHENTICATED, INTERNAL (with an error id found in the server's log). The bridge's own:
-  UNSUPPORTED_MEDIA_TYPE, BODY_TOO_LARGE, BODY_TIMEOUT, HEADERS_TOO_LARGE, INVALID_PARAMETER, INVALID_REQUEST, NO_ROUTE,
-  METHOD_NOT_ALLOWED, INTERNAL; and for a failure that carried no reason (a server that cannot be reached,
-  say), the gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...).
+  server's reasons: {server_reasons} (INTERNAL with an error id found in the server's log). The bridge's
+  own: {bridge_reasons}; and for a failure that carried no reason (a server that cannot be reached, say),
+  the gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...).
 * `WS /v1/stream?model=ID&drop_policy=latest|none` (not listed below: OpenAPI has no WebSocket operations)
   takes encoded frames as binary messages and answers one JSON message per frame: `frame_id` (1, 2, ... in
   the order sent), `model`, `width`, `height`, `classes`, `timings`, `frames_dropped`, `mask_png` (base64),
   and `error` (`status`, `code`, `reason`, `detail`) for a frame that failed. A text message ends the stream: frames
   in flight are answered, then the socket closes with 1000. An error of the whole stream is one message
   with `frame_id` null, then close 1013 (retry later) or 1011. A frame over the upload limit closes with 1009.
-"""
+""".replace("{server_reasons}", ", ".join(REASONS)).replace("{bridge_reasons}", ", ".join(BRIDGE_REASONS))
 # Headers a browser script may read on a cross-origin answer.
 EXPOSED_HEADERS = ["X-Model", "X-Classes", "X-Timings-Total-Ms", "X-Image-Width", "X-Image-Height",
                    "Server-Timing", "Retry-After"]

@@ -88,6 +88,12 @@ class Unauthorized(BridgeError):
 
 PROBLEM_JSON = "application/problem+json"
 
+# The reasons the bridge gives of its own, beside the gRPC server's (segmentation_client.REASONS) and, for
+# a failure that carried no reason, the gRPC status name. tests/server/test_reasons.py checks that the
+# bridge uses no other and every one of these.
+BRIDGE_REASONS = ("UNSUPPORTED_MEDIA_TYPE", "BODY_TOO_LARGE", "BODY_TIMEOUT", "HEADERS_TOO_LARGE", "INVALID_PARAMETER",
+                  "INVALID_REQUEST", "NO_ROUTE", "METHOD_NOT_ALLOWED", "INTERNAL")
+
 
 class ErrorBody(BaseModel):
     """Every error response, as an RFC 9457 problem: the reason to decide on, and a sentence for people."""

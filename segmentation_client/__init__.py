@@ -10,6 +10,7 @@ from segmentation_client import tensors
 from segmentation_client._aio import AsyncSegmentationClient
 from segmentation_client._client import SegmentationClient
 from segmentation_client._exceptions import (
+    REASONS,
     Cancelled,
     DeadlineExceeded,
     InvalidInput,
@@ -33,7 +34,7 @@ from segmentation_client._settings import ClientSettings
 from segmentation_client.visualize import blur_background, colorize, overlay
 
 __all__ = [
-    "AsyncSegmentationClient", "Cancelled", "ClassArea", "ClientSettings", "DeadlineExceeded", "InferResponse",
+    "REASONS", "AsyncSegmentationClient", "Cancelled", "ClassArea", "ClientSettings", "DeadlineExceeded", "InferResponse",
     "InferTensor", "InvalidInput", "ModelInfo", "ModelMetadata", "ModelNotFound", "ModelUnavailable", "Overloaded",
     "SegmentResult", "SegmentationClient", "ServerMetadata", "ServiceError", "TensorMetadata", "Timings",
     "Unauthenticated", "Unavailable", "blur_background", "colorize", "error_for", "overlay", "tensors",

@@ -8,16 +8,22 @@ from typing import Any, ClassVar
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from protos import segmentation_pb2 as pb
+
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+# Every reason the server's errors carry, read from the one list: the enum ErrorReason of
+# protos/segmentation.proto (its value names are the reasons; the numbers never travel).
+REASONS: tuple[str, ...] = tuple(value.name for value in pb.ErrorReason.DESCRIPTOR.values if value.number)
 
 
 class ServiceError(Exception):
     """A call to the segmentation service failed.
 
     `code` is the gRPC status and `message` the server's words, for people. `reason` is the server's
-    machine-readable reason (MODEL_LOADING, SHUTTING_DOWN, IMAGE_TOO_LARGE, ...; the list is in
-    protos/segmentation.proto), "" when the status carried none (gRPC's own errors, such as a lost
-    connection); decide on it, not on the message. `metadata` holds the reason's details (an INTERNAL
+    machine-readable reason, one of REASONS (the enum ErrorReason of protos/segmentation.proto), ""
+    when the status carried none (gRPC's own errors, such as a lost connection); decide on it, not on
+    the message. `metadata` holds the reason's details (an INTERNAL
     error's "error_id", say).
 
     Each class knows its own status (`default_code`), so `Unavailable("...")` reports UNAVAILABLE

@@ -23,10 +23,7 @@ class SegmentationError(Exception):
 
 
 class InvalidImage(SegmentationError):
-    """The input is not an image this service can read, or is too large.
-
-    Reasons: NO_IMAGE, IMAGE_TOO_LARGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, BAD_RAW_IMAGE.
-    """
+    """The input is not an image this service can read, or is too large; its reason says which."""
 
     reason = "CORRUPT_IMAGE"
 

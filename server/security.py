@@ -13,16 +13,16 @@ from server.status import abort
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 
 
-def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+def _deny(message: str) -> grpc.RpcMethodHandler:
     async def refuse(request, context):
-        await abort(context, code, message, code.name)
+        await abort(context, grpc.StatusCode.UNAUTHENTICATED, message, "UNAUTHENTICATED")
 
     return grpc.unary_unary_rpc_method_handler(refuse)
 
 
-def _deny_stream(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+def _deny_stream(message: str) -> grpc.RpcMethodHandler:
     async def refuse(request_iterator, context):
-        await abort(context, code, message, code.name)
+        await abort(context, grpc.StatusCode.UNAUTHENTICATED, message, "UNAUTHENTICATED")
 
     return grpc.stream_stream_rpc_method_handler(refuse)
 
@@ -46,8 +46,8 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         message = "missing or wrong bearer token in the authorization metadata"
         handler = await continuation(handler_call_details)
         if handler is not None and handler.request_streaming:
-            return _deny_stream(grpc.StatusCode.UNAUTHENTICATED, message)
-        return _deny(grpc.StatusCode.UNAUTHENTICATED, message)
+            return _deny_stream(message)
+        return _deny(message)
 
 
 def server_credentials(cert: Path, key: Path, client_ca: Path | None) -> grpc.ServerCredentials:

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from segmentation_client import blur_background, colorize, overlay
+from segmentation_client import View, colorize
+from segmentation_client import render as draw
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp")
 OVERLAY, MASK, BLUR = "Overlay", "Mask", "Blur background"
@@ -28,6 +29,11 @@ class Display:
     view: str = OVERLAY
     opacity: float = 0.6
     outlines: bool = True
+
+    def as_view(self) -> View:
+        """The client library's View of these controls: the page's labels are its modes in words."""
+        mode = {OVERLAY: "overlay", MASK: "mask"}.get(self.view, "original")
+        return View(mode=mode, opacity=self.opacity, blur=self.view == BLUR, outlines=self.outlines)
 
 
 @dataclass(frozen=True)
@@ -57,30 +63,8 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
 
 def render(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> np.ndarray:
-    """The result picture: the coloured mask alone, blended over the image, or the image with its
-    background (class 0) blurred, as in a video call; optionally outlined.
-
-    Works for RGB or BGR pixels alike, given a palette in the same channel order.
-    """
-    if display.view == MASK:
-        picture = colorize(mask, palette)
-    elif display.view == BLUR:
-        picture = blur_background(image, mask, ksize=max(31, min(mask.shape[:2]) // 12))
-    else:
-        picture = overlay(image, mask, palette, display.opacity)
-    return draw_outlines(picture, mask) if display.outlines else picture
-
-
-def draw_outlines(picture: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """White lines along the class boundaries: dark class colours (PASCAL's cat is 64,0,0) hide
-    a region's edge in the overlay, and the edge is what tells a good mask from a poor one."""
-    if mask.shape[:2] != picture.shape[:2]:
-        return picture
-    width = max(3, round(min(mask.shape[:2]) / 240)) | 1  # about 2 px on screen, whatever the image size
-    edges = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((width, width), np.uint8)) > 0
-    outlined = picture.copy()
-    outlined[edges] = color
-    return outlined
+    """The result picture as the page's controls say: the client library's `render` of `display.as_view()`."""
+    return draw(image, mask, palette, display.as_view())
 
 
 def render_png(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> bytes:

@@ -1,4 +1,4 @@
-"""Live segmentation of the browser's camera, with the webcam client's pipeline. No Streamlit here.
+"""Live segmentation of the browser's camera, with the client library's live frames. No Streamlit here.
 
 aiortc's thread --on_frame--> FrameChannel (a latest-only slot) --Sender--> SegmentStream --receive--> LatestMask
 on_frame draws each camera frame with the newest mask of that moment, so the picture never waits for the server.
@@ -18,14 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
-import cv2
 import numpy as np
 
-from segmentation_client import SegmentationClient, SegmentResult, ServiceError, Unavailable
-from streamlit_app.imaging import Display, render
-from webcam_client.capture import Captured
-from webcam_client.pipeline import FrameChannel, InFlight, LatestMask, Sender, receive
-from webcam_client.stats import Stats
+from segmentation_client import SegmentationClient, SegmentResult, ServiceError, Unavailable, render
+from segmentation_client.live import Captured, FrameChannel, InFlight, LatestMask, Sender, Stats, receive
+from streamlit_app.imaging import Display
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +102,10 @@ class LiveSegmenter:
     def draw(image: np.ndarray, result: SegmentResult | None, controls: Controls) -> np.ndarray:
         """The BGR frame with the mask drawn as the controls say; the plain frame while there is no mask."""
         palette = controls.palettes.get(result.model) if result is not None else None
-        if result is None or palette is None or result.mask.size == 0:
+        if result is None or palette is None:
             return image
-        mask = result.mask
-        if mask.shape[:2] != image.shape[:2]:  # WebRTC may change the resolution mid-stream
-            mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT)
-        return render(image, mask, np.ascontiguousarray(palette[:, ::-1]), controls.display)
+        # render resizes the mask when WebRTC changed the resolution mid-stream.
+        return render(image, result.mask, np.ascontiguousarray(palette[:, ::-1]), controls.display.as_view())
 
     def numbers(self) -> LiveNumbers:
         fps, latency, dropped, skipped = self._stats.live()

@@ -8,11 +8,11 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
+
+from segmentation_client.live import Captured
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +21,6 @@ _DEFAULT_FPS = 30.0
 
 class SourceError(Exception):
     """The video source could not be opened."""
-
-
-@dataclass(frozen=True)
-class Captured:
-    frame_id: int  # 1, 2, 3, ... in capture order; the frame_id sent to the server
-    image: np.ndarray  # BGR, as OpenCV reads it
-    captured_at: float  # time.perf_counter() when the frame was read
 
 
 def parse_source(source: str) -> int | str:

@@ -1,4 +1,4 @@
-"""Drawing a frame: the mask (overlay, mask only, or none), background blur, legend and live numbers.
+"""Drawing a frame for the window: the picture (the client library's `render`), legend and live numbers.
 
 Frames stay in OpenCV's BGR order throughout; the palette is flipped to BGR
 once instead of converting every frame to RGB and back.
@@ -12,26 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmentation_client import SegmentResult, blur_background, colorize, overlay
+from segmentation_client import SegmentResult, View, render
 
-MODES = ("overlay", "mask", "original")
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _LEGEND_ROWS = 8  # the largest classes; more would cover the picture
-
-
-@dataclass
-class View:
-    """What the viewer chose with the keys."""
-
-    opacity: float = 0.5
-    mode: str = "overlay"
-    blur: bool = False
-
-    def next_mode(self) -> None:
-        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
-
-    def change_opacity(self, delta: float) -> None:
-        self.opacity = round(min(1.0, max(0.0, self.opacity + delta)), 2)
 
 
 @dataclass
@@ -50,23 +34,6 @@ class Hud:
             f"dropped: server {self.dropped_by_server}, client {self.skipped_by_client}",
             *self.extra,
         ]
-
-
-def picture(image: np.ndarray, result: SegmentResult | None, palette_bgr: np.ndarray, view: View) -> np.ndarray:
-    """The frame with the mask drawn as the view asks; the plain frame until a mask exists."""
-    if result is None or result.mask.size == 0:
-        return image
-    mask = result.mask
-    if view.blur:
-        image = blur_background(image, mask)
-    if view.mode == "overlay":
-        return overlay(image, mask, palette_bgr, view.opacity)
-    if view.mode == "mask":
-        colors = colorize(mask, palette_bgr)
-        if colors.shape[:2] != image.shape[:2]:
-            colors = cv2.resize(colors, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
-        return colors
-    return image
 
 
 def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
@@ -105,7 +72,7 @@ def draw_hud(canvas: np.ndarray, hud: Hud) -> None:
 def compose(image: np.ndarray, result: SegmentResult | None, palette_bgr: np.ndarray, view: View,
             hud: Hud) -> np.ndarray:
     """The finished frame: picture, legend and live numbers."""
-    canvas = picture(image, result, palette_bgr, view)
+    canvas = render(image, result.mask if result is not None else None, palette_bgr, view)
     canvas = canvas.copy() if canvas is image else canvas  # never draw on the captured frame
     draw_legend(canvas, result, palette_bgr)
     draw_hud(canvas, hud)

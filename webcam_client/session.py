@@ -25,12 +25,12 @@ from segmentation_client import (
     SegmentResult,
     ServiceError,
     Unavailable,
+    View,
 )
-from webcam_client.capture import Captured, FrameSource
+from segmentation_client.live import Captured, FrameChannel, InFlight, LatestMask, Sender, Stats, Summary, receive
+from webcam_client.capture import FrameSource
 from webcam_client.config import WebcamSettings
-from webcam_client.pipeline import FrameChannel, InFlight, LatestMask, Sender, receive
-from webcam_client.render import Hud, VideoOutput, View, compose
-from webcam_client.stats import Stats, Summary
+from webcam_client.render import Hud, VideoOutput, compose
 
 log = logging.getLogger(__name__)
 

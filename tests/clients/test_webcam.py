@@ -12,11 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from segmentation_client import SegmentationClient
+from segmentation_client import SegmentationClient, View
 from tests.support import REPO, SAMPLES, free_port
 from webcam_client.__main__ import main
 from webcam_client.config import WebcamSettings
-from webcam_client.render import View
 from webcam_client.session import Session, run_session
 
 pytestmark = pytest.mark.server

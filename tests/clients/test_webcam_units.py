@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from pydantic_settings import CliApp
 
-from segmentation_client import ClassArea, SegmentResult, Timings
-from webcam_client.capture import Captured, SourceError, open_source, parse_source
+from segmentation_client import ClassArea, SegmentResult, Timings, View, render
+from segmentation_client.live import Captured, FrameChannel, InFlight
+from webcam_client.capture import SourceError, open_source, parse_source
 from webcam_client.config import WebcamSettings
-from webcam_client.pipeline import FrameChannel, InFlight
-from webcam_client.render import Hud, View, compose, picture
+from webcam_client.render import Hud, compose
 
 
 def test_flags_and_environment(monkeypatch):
@@ -82,12 +82,12 @@ def test_drawing_modes():
     mask[:2] = 7
     palette = np.zeros((21, 3), np.uint8)
     palette[7] = (0, 0, 255)  # red in BGR
-    result = _result(mask)
-    over = picture(image, result, palette, View(opacity=1.0))
+    over = render(image, mask, palette, View(opacity=1.0))
     assert (over[:2] == (0, 0, 255)).all() and (over[2:] == 100).all()  # background left as it was
-    assert (picture(image, result, palette, View(mode="mask"))[2:] == 0).all()
-    assert picture(image, result, palette, View(mode="original")) is image
-    assert picture(image, None, palette, View()) is image  # no mask yet
+    assert (render(image, mask, palette, View(mode="mask"))[2:] == 0).all()
+    assert render(image, mask, palette, View(mode="original")) is image
+    assert render(image, None, palette, View()) is image  # no mask yet
+    assert render(image, mask[:4, :4], palette, View(mode="mask")).shape == image.shape  # a camera that resized
     view = View(opacity=0.95)
     view.change_opacity(+0.1)
     view.next_mode()

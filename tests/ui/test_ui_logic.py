@@ -23,6 +23,7 @@ from segmentation_client import (
     Timings,
     Unavailable,
     colorize,
+    draw_outlines,
 )
 from streamlit_app import imaging, messages, summaries, video
 from streamlit_app.config import UISettings
@@ -131,7 +132,7 @@ def test_render_overlay_keeps_background_and_blends_classes() -> None:
 def test_outlines_follow_class_boundaries_only() -> None:
     mask = np.zeros((60, 60), np.uint8)
     mask[20:40, 20:40] = 1
-    picture = imaging.draw_outlines(np.zeros((60, 60, 3), np.uint8), mask)
+    picture = draw_outlines(np.zeros((60, 60, 3), np.uint8), mask)
     white = np.all(picture == 255, axis=2)
     assert white[20, 30] and white[19, 30]  # on both sides of the edge
     assert not white[30, 30] and not white[5, 5]  # not inside a region

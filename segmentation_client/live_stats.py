@@ -1,4 +1,4 @@
-"""Counting every frame: captured, sent, processed, dropped (by the server and by us), failed."""
+"""Counting every frame of a live stream: captured, sent, processed, dropped (by the server and by us), failed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segmentation_client import SegmentResult
+from segmentation_client._results import SegmentResult
 
 
 @dataclass(frozen=True)

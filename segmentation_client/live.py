@@ -1,7 +1,14 @@
-"""Moving frames between threads without letting a slow server stall the camera.
+"""Live video through SegmentStream: moving frames between threads without letting a slow server stall the camera.
 
-capture thread --FrameChannel--> Sender (gRPC's request thread) ==SegmentStream==> results thread --> LatestMask
-capture thread --FrameChannel--> output loop (window or video file), drawing with the LatestMask of that moment
+    capture thread --FrameChannel--> Sender (gRPC's request thread) ==SegmentStream==> receive --> LatestMask
+    capture thread --FrameChannel--> output (window, video file, browser), drawn with the LatestMask of that moment
+
+    frames: FrameChannel[Captured] = FrameChannel(keep_all=False, stop=stop)   # the newest frame only
+    in_flight, stats, latest = InFlight(2, stop), Stats(), LatestMask()
+    results = client.stream(Sender(frames, in_flight, stats, jpeg_quality=80), drop_policy="latest")
+    receive(results, in_flight, stats, latest, stop)   # in a thread of its own; latest.result: the newest mask
+
+The webcam client and the UI's Live tab both run on this. Encoding frames needs OpenCV (see visualize).
 """
 
 from __future__ import annotations
@@ -11,18 +18,31 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import cv2
+import numpy as np
 
-from segmentation_client import SegmentResult
-from webcam_client.capture import Captured
-from webcam_client.stats import Stats
+from segmentation_client._results import SegmentResult
+from segmentation_client.live_stats import Stats, Summary
+from segmentation_client.visualize import _cv2
+
+__all__ = ["Captured", "FrameChannel", "InFlight", "LatestMask", "Sender", "Stats", "Summary", "encode_jpeg",
+           "receive"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _POLL_S = 0.1  # how often blocked threads look at the stop event
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A frame as the camera gave it."""
+
+    frame_id: int  # 1, 2, 3, ... in capture order; the frame_id sent to the server
+    image: np.ndarray  # BGR, as OpenCV reads it
+    captured_at: float  # time.perf_counter() when the frame was read
 
 
 class FrameChannel(Generic[T]):
@@ -121,11 +141,14 @@ class InFlight:
             return self._captured_at.pop(frame_id, None)
 
 
-def encode_jpeg(image, quality: int) -> bytes:
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """A BGR frame as a JPEG file; ValueError when OpenCV cannot encode it."""
+    cv2 = _cv2()
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError(f"could not encode a {image.shape} frame as JPEG")
-    return buf.tobytes()
+    data: bytes = buf.tobytes()
+    return data
 
 
 class Sender:

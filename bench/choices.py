@@ -23,7 +23,7 @@ from server import imaging
 from server.imaging import EncodedImage
 from server.model_config import load_spec
 from server.pipeline import class_areas
-from server.tensors import InputTransform
+from server.transforms import InputTransform
 
 SAMPLES = Path("../shared/samples")
 

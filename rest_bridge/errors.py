@@ -196,7 +196,7 @@ def problem(
     return JSONResponse(body, status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def retry_headers(request: Request, status: int) -> dict[str, str]:
+def status_headers(request: Request, status: int) -> dict[str, str]:
     """The headers that go with a status: how to authenticate, when to retry, that the connection closes."""
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
@@ -210,7 +210,7 @@ def retry_headers(request: Request, status: int) -> dict[str, str]:
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     log.info("%s %s -> %d %s: %s", request.method, request.url.path, status, reason_for(exc), detail_for(exc))
-    return problem(status, detail_for(exc), reason_for(exc), retry_headers(request, status))
+    return problem(status, detail_for(exc), reason_for(exc), status_headers(request, status))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,7 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from protos import segmentation_pb2_grpc as pb_grpc
-from segmentation_client._config import (
+from segmentation_client._channels import (
     DEFAULT_TARGET,
     MIB,
     PemSource,

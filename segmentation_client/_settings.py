@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from segmentation_client._aio import AsyncSegmentationClient
+from segmentation_client._channels import DEFAULT_TARGET
 from segmentation_client._client import SegmentationClient
-from segmentation_client._config import DEFAULT_TARGET
 
 
 class ClientSettings(BaseModel):

@@ -146,9 +146,9 @@ def _needed_size(width: int, height: int, target: tuple[int, int], stretch: bool
     return need if need != (width, height) else None
 
 
-# libjpeg-turbo through OpenCV decodes a JPEG in a third to half the time Pillow takes (`python -m
-# bench.choices`: 640x480 1.6 instead of 2.2 ms, 720p at half size 2.0 instead of 6.5 ms), the biggest
-# cost of a frame after a fast model. Pillow still reads the header first (format, size limit, EXIF).
+# libjpeg-turbo through OpenCV decodes a JPEG faster than Pillow, most of all at reduced size (`python -m
+# bench.choices` measures both), and decoding is the biggest cost of a frame after a fast model. Pillow
+# still reads the header first (format, size limit, EXIF).
 _REDUCED = {1: cv2.IMREAD_COLOR_RGB, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}
 # EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose does it.
@@ -238,8 +238,7 @@ def restore_mask(
 def encode_png(mask: np.ndarray, compression: int = 1) -> bytes:
     """An 8-bit single-channel PNG of the mask."""
     # No row filter and run-length zlib: masks are flat regions, so filtering buys nothing and costs
-    # most of the time (measured by `python -m bench.choices`: 1.4 ms instead of 6.8 ms for 720p,
-    # and a smaller file).
+    # most of the time, and the file comes out smaller (`python -m bench.choices` measures time and size).
     params = [cv2.IMWRITE_PNG_COMPRESSION, compression, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     ok, buf = cv2.imencode(".png", mask, params)

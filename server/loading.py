@@ -16,7 +16,7 @@ import numpy as np
 from server.backends import Backend, Resources, TensorInfo, open_backend
 from server.config import ServerSettings
 from server.model_config import ConfigError, ModelSpec, load_spec
-from server.tensors import InputTransform, channel_axis, class_ids, single_plane
+from server.transforms import InputTransform, channel_axis, class_ids, single_plane
 
 log = logging.getLogger(__name__)
 

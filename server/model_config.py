@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from server.palette import distinct_palette, pascal_palette
 
 CONFIG_FILE = "model.toml"
-RUNTIMES = ("litert", "onnx", "torch_export", "torchscript", "torchvision")
 MAX_CLASSES = 256  # masks are 8-bit class ids
 PASCAL_LABELS = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -102,10 +102,6 @@ class ModelRegistry:
         with self._lock:
             return list(self._models.values())
 
-    def ids(self) -> list[str]:
-        with self._lock:
-            return list(self._models)
-
     @contextmanager
     def lease(self, model_id: str) -> Iterator[LoadedModel]:
         """The version of a model ("" is the default) that serves this call; it stays open until the call ends."""

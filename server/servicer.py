@@ -143,9 +143,9 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         options = first.stream_options
         policy = _DROP_POLICIES.get(options.drop_policy, DropPolicy.LATEST)
         # NONE is about throughput: keep every worker busy, with a frame more for each waiting while its
-        # answer travels back (one frame a worker left them idle for that trip: with a 4 ms model
-        # 123-131 instead of 146-150 frames/s). LATEST is about freshness: one frame at a time, each
-        # with all the cores, so a frame never waits behind another in the model.
+        # answer travels back (one frame a worker leaves them idle for that trip; `make bench` measures
+        # stream frames/s). LATEST is about freshness: one frame at a time, each with all the cores, so a
+        # frame never waits behind another in the model.
         depth = 2 * self._workers if policy is DropPolicy.NONE else 1
         runner: StreamRunner[pb.SegmentRequest, pb.SegmentResponse] = StreamRunner(
             policy, depth=depth, capacity=self._workers, max_fps=max(0.0, options.max_fps)

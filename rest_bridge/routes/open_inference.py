@@ -28,8 +28,8 @@ from rest_bridge.errors import (
     error_responses,
     problem,
     reason_for,
-    retry_headers,
     status_for,
+    status_headers,
     validation_detail,
 )
 from segmentation_client import InvalidInput, ServiceError
@@ -57,7 +57,7 @@ class OpenInferenceRoute(APIRoute):
                 status = 400 if isinstance(exc, InvalidInput | inference_body.BadInferBody) else status_for(exc)
                 reason = "BAD_TENSOR" if isinstance(exc, inference_body.BadInferBody) else reason_for(exc)
                 log.info("%s %s -> %d %s: %s", request.method, request.url.path, status, reason, detail_for(exc))
-                return oip_problem(status, detail_for(exc), reason, retry_headers(request, status))
+                return oip_problem(status, detail_for(exc), reason, status_headers(request, status))
             except RequestValidationError as exc:
                 return oip_problem(400, validation_detail(exc), "INVALID_PARAMETER")
 

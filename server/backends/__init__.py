@@ -1,7 +1,7 @@
 """Inference backends: each runs a batch of input tensors through a model file and returns its output tensor.
 
 A backend never sees gRPC, image files, labels or masks: the pipeline prepares the input and reads
-the output as the model's config says (server/tensors.py). Backends are picked by the config's
+the output as the model's config says (server/transforms.py). Backends are picked by the config's
 `runtime`, and each runtime's library is imported only when a model needs it.
 """
 

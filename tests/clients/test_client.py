@@ -24,7 +24,7 @@ from segmentation_client import (
     error_for,
     overlay,
 )
-from segmentation_client._config import grpc_target
+from segmentation_client._channels import grpc_target
 from tests.support import DEFAULT_MODEL, SAMPLES
 
 CAT_JPG = SAMPLES / "cat_720p.jpg"

@@ -8,7 +8,7 @@ import pytest
 from server import imaging
 from server.model_config import PASCAL_LABELS, ConfigError, load_spec
 from server.palette import distinct_palette, pascal_palette
-from server.tensors import InputTransform, class_ids
+from server.transforms import InputTransform, class_ids
 
 BASE = """runtime = "onnx"
 labels = ["background", "person"]

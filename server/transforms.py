@@ -28,7 +28,7 @@ class InputTransform:
     offset: np.ndarray | None
     # float32 models: every uint8 level of every channel already scaled, so that normalising is one table
     # look-up (cv2.LUT) instead of numpy's per-channel broadcasts, which cost most of the preprocessing
-    # (0.26 instead of 1.3 ms for 256x256: `python -m bench.choices`). Same float32 arithmetic, same values.
+    # (`python -m bench.choices` measures both). Same float32 arithmetic, same values.
     _lut: np.ndarray | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -37,12 +37,6 @@ SMALL_LIMIT = 1000
 
 
 @pytest.fixture(scope="module")
-def http(grpc_address) -> Iterator[httpx.Client]:
-    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url, httpx.Client(base_url=url, timeout=60) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def small_limit_url(grpc_address) -> Iterator[str]:
     with running_bridge(BridgeSettings(grpc={"target": grpc_address}, upload_limit_bytes=SMALL_LIMIT)) as url:
         yield url

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import cv2
 import httpx
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.bridge
 
 CAR_ID = 7
 FRAMES = [(SAMPLES / "traffic_frames" / f"000{i}.bmp").read_bytes() for i in (1, 2, 3)]
-
-
-@pytest.fixture(scope="module")
-def bridge_url(grpc_address) -> Iterator[str]:
-    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url:
-        yield url
 
 
 def test_frames_in_order_with_a_bad_one_in_the_middle(bridge_url):

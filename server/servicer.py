@@ -20,7 +20,7 @@ from server.imaging import EncodedImage, RawPixels
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry, State
 from server.pipeline import Pipeline, Segmentation
-from server.status import abort_with
+from server.status import abort_with, status_code
 from server.streaming import DropPolicy, Frame, StreamRunner
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
     async def SegmentStream(self, request_iterator, context: grpc.aio.ServicerContext):
         refused = self._admission.refusal(stream=True)
         if refused is not None:
-            log.info("SegmentStream refused: %s: %s", refused.reason, refused)
+            log.info("SegmentStream refused: %s %s: %s", status_code(refused).name, refused.reason, refused)
             await abort_with(context, refused)
         with self._admission.stream_slot():
             first = await self._first_frame(request_iterator)

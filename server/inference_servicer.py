@@ -115,7 +115,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             await abort_with(context, exc)
         meta = oip.model_metadata(model, model.id == self._registry.default_id)
         return pb.ModelMetadataResponse(
-            name=meta.name, versions=[], platform=meta.platform, properties=meta.properties,
+            name=meta.name, versions=meta.versions, platform=meta.platform, properties=meta.properties,
             inputs=[pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape)
                     for t in meta.inputs],
             outputs=[pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape)

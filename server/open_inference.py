@@ -14,10 +14,11 @@ different sizes is refused with INVALID_ARGUMENT (send them in separate requests
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from segmentation_client import ModelMetadata, TensorMetadata
 from segmentation_client.tensors import TensorDataError, unpack_bytes
 from server.errors import InvalidImage, UnknownModel
 from server.imaging import EncodedImage, RawPixels
@@ -36,24 +37,6 @@ class BadTensor(InvalidImage):
 
 
 @dataclass(frozen=True)
-class TensorMetadata:
-    name: str
-    datatype: str
-    shape: tuple[int, ...]  # -1: any size
-
-
-@dataclass(frozen=True)
-class ModelMetadata:
-    """What ModelMetadata answers for one model."""
-
-    name: str
-    platform: str
-    inputs: list[TensorMetadata]
-    outputs: list[TensorMetadata]
-    properties: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Tensor:
     """A request input: BYTES elements as a list of bytes, any other type as its raw little-endian bytes."""
 
@@ -64,7 +47,7 @@ class Tensor:
 
 
 def model_metadata(model: Model, is_default: bool) -> ModelMetadata:
-    """The model's tensors and properties; its config must have been read (model.spec set)."""
+    """What ModelMetadata answers, as the client library reads it (shape -1: any size); needs model.spec set."""
     spec = model.loaded.spec if model.loaded is not None else model.spec
     # One entry per input name, as clients expect: IMAGE as encoded files; the UINT8 form is a property.
     properties = {"default": "true" if is_default else "false", "IMAGE_UINT8_shape": "[-1, -1, -1, 3]"}
@@ -75,9 +58,9 @@ def model_metadata(model: Model, is_default: bool) -> ModelMetadata:
         properties.update(labels=json.dumps(list(spec.labels)), input_width=str(config.input.width),
                           input_height=str(config.input.height), description=config.description)
     return ModelMetadata(
-        name=model.id, platform=platform,
-        inputs=[TensorMetadata(INPUT, "BYTES", (-1,))],
-        outputs=[TensorMetadata(OUTPUT, "UINT8", (-1, -1, -1))],
+        name=model.id, versions=[], platform=platform,
+        inputs=[TensorMetadata(INPUT, "BYTES", [-1])],
+        outputs=[TensorMetadata(OUTPUT, "UINT8", [-1, -1, -1])],
         properties=properties,
     )
 

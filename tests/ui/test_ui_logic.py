@@ -22,6 +22,7 @@ from segmentation_client import (
     ServiceError,
     Timings,
     Unavailable,
+    View,
     colorize,
     draw_outlines,
 )
@@ -127,6 +128,12 @@ def test_render_overlay_keeps_background_and_blends_classes() -> None:
     out = imaging.render(image, mask, PALETTE, imaging.Display(imaging.OVERLAY, 0.5, outlines=False))
     assert out[0, 0].tolist() == [100, 100, 100]
     assert out[0, 1].tolist() == [114, 50, 50]
+
+
+def test_the_pages_views_are_the_client_librarys() -> None:
+    assert imaging.Display(imaging.OVERLAY, 0.3, outlines=True).as_view() == View("overlay", 0.3, outlines=True)
+    assert imaging.Display(imaging.MASK, 0.3, outlines=False).as_view() == View("mask", 0.3)
+    assert imaging.Display(imaging.BLUR, 0.3, outlines=False).as_view() == View("original", 0.3, blur=True)
 
 
 def test_outlines_follow_class_boundaries_only() -> None:

@@ -1,0 +1,70 @@
+"""The images as `make images` builds them: what is inside, who runs it, and the health checks they carry."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from tests.conftest import REPO
+from tests.deploy.engine import ENGINE, IMAGES, NO_ENGINE, engine
+
+pytestmark = [pytest.mark.containers, pytest.mark.skipif(ENGINE is None, reason=NO_ENGINE)]
+
+ENTRY_POINTS = {
+    "server": ["python", "-m", "server"],
+    "bridge": ["python", "-m", "rest_bridge"],
+    "ui": ["streamlit", "run", "streamlit_app/app.py"],
+}
+
+
+def run_in(image: str, *command: str) -> str:
+    return engine("run", "--rm", "--network", "none", image, *command, timeout=120).stdout
+
+
+def config(image: str) -> dict:
+    """The image's configuration; its health check under "Healthcheck" (podman keeps it beside "Config")."""
+    found = json.loads(engine("image", "inspect", image).stdout)[0]
+    return {"Healthcheck": found.get("Healthcheck"), **found["Config"]}
+
+
+def test_the_lean_server_image_has_no_torch(images):
+    script = ("import importlib.util as u; import ai_edge_litert, onnxruntime; "
+              "print([n for n in ('torch', 'torchvision') if u.find_spec(n)])")
+    assert run_in(IMAGES["server"], "python", "-c", script).strip() == "[]"
+
+
+@pytest.mark.parametrize("program", ["bridge", "ui"])
+def test_client_images_have_no_model_runtime(images, program):
+    script = "import importlib.util as u; print([n for n in ('torch', 'ai_edge_litert', 'onnxruntime') if u.find_spec(n)])"
+    assert run_in(IMAGES[program], "python", "-c", script).strip() == "[]"
+
+
+def test_the_server_image_carries_the_model_files_its_configs_name(images):
+    """Every weights file of a LiteRT or ONNX model.toml is in the image with the sha256 the config pins."""
+    expected = {}
+    for path in sorted((REPO / "model_repository").glob("*/model.toml")):
+        model = tomllib.loads(path.read_text())
+        weights = model.get("weights", {})
+        if model["runtime"] in ("litert", "onnx") and weights.get("sha256"):
+            expected[f"{path.parent.name}/{weights['file']}"] = weights["sha256"].lower()
+    assert expected, "the default repository has LiteRT models"
+    script = ("import hashlib, json, pathlib, sys; root = pathlib.Path('/app/model_repository'); "
+              "print(json.dumps({n: hashlib.sha256((root / n).read_bytes()).hexdigest() for n in sys.argv[1:]}))")
+    assert json.loads(run_in(IMAGES["server"], "python", "-c", script, *expected)) == expected
+
+
+@pytest.mark.parametrize("program", sorted(IMAGES))
+def test_images_run_their_program_as_the_app_user(images, program):
+    settings = config(IMAGES[program])
+    assert settings["User"] == "10001:10001"
+    assert settings["Cmd"] == ENTRY_POINTS[program]
+    assert run_in(IMAGES[program], "id", "-u").strip() == "10001"
+
+
+@pytest.mark.parametrize("program", sorted(IMAGES))
+def test_images_keep_their_health_check(images, program):
+    """The HEALTHCHECK survives the build (podman keeps it only in the docker format) and runs the bundled script."""
+    check = config(IMAGES[program]).get("Healthcheck") or {}
+    assert check.get("Test", [])[:3] == ["CMD", "python", "/app/healthcheck.py"], check

@@ -1,0 +1,171 @@
+"""The compose stack, built and started as `make stack` starts it, checked through its containers only.
+
+gRPC on 127.0.0.1:50051, REST on 127.0.0.1:8000, the UI on 127.0.0.1:8501 (compose.yaml with
+compose.expose.yaml). The last test stops the stack as `make stack-down` does, with calls in flight.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import cv2
+import grpc
+import httpx
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from segmentation_client import SegmentationClient, ServiceError
+from tests.conftest import SAMPLES
+from tests.deploy.engine import ENGINE, ENV, NO_ENGINE, container, engine, inspect, stack
+from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, _upload_image, _wait_for_result
+
+pytestmark = [pytest.mark.containers, pytest.mark.skipif(ENGINE is None, reason=NO_ENGINE)]
+
+GRPC, REST, UI = "127.0.0.1:50051", "http://127.0.0.1:8000", "http://127.0.0.1:8501"
+SERVICES = ("server", "bridge", "ui")
+CAT = 8  # PASCAL VOC class id of the default model
+
+
+@pytest.fixture(scope="module")
+def running_stack(images) -> Iterator[None]:
+    stack("down")  # a stack left over from an earlier run would hold the ports
+    started = stack("up")
+    try:
+        assert started.returncode == 0, f"stack.py up:\n{started.stdout}\n{started.stderr}"
+        yield
+    finally:
+        stopped = stack("down")
+        assert stopped.returncode == 0, f"stack.py down:\n{stopped.stdout}\n{stopped.stderr}"
+
+
+def test_grpc_health_is_serving(running_stack):
+    with grpc.insecure_channel(GRPC) as channel:
+        response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_bridge_is_ready(running_stack):
+    response = httpx.get(f"{REST}/readyz", timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_grpc_and_rest_segment_a_photo_alike(running_stack):
+    photo = (SAMPLES / "cat_720p.jpg").read_bytes()
+    with SegmentationClient(GRPC) as client:
+        result = client.segment(photo, timeout=30)
+    assert "cat" in [c.label for c in result.classes]
+    response = httpx.post(f"{REST}/v1/segment", content=photo, headers={"Content-Type": "image/jpeg"}, timeout=30)
+    assert response.status_code == 200, response.text
+    mask = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (720, 1280) and (mask == CAT).mean() > 0.05
+    assert response.content == result.mask_png  # the bridge passes the server's mask through
+
+
+def test_ui_page_segments_a_sample_in_chromium(running_stack, tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium and chromium-driver are not installed")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.test_ui_browser import CHROMIUM_FLAGS
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(UI)
+        _upload_image(driver, SAMPLES / "cat_720p.jpg")
+        assert "cat" in _wait_for_result(driver).split()
+        assert "Traceback" not in driver.find_element("tag name", "body").text
+    finally:
+        driver.quit()
+
+
+def _time(text: str) -> datetime.datetime:
+    """A podman/docker timestamp ('2026-12-06T04:40:01.123456789Z' or with an offset) as an aware datetime."""
+    text = text.strip().replace("Z", "+00:00")
+    head, _, rest = text.partition(".")
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    zone = rest[len(digits):] if rest else ""
+    return datetime.datetime.fromisoformat(f"{head}.{digits[:6] or '0'}{zone}")
+
+
+def _first_healthy(state: dict) -> datetime.datetime:
+    health = state.get("Health") or state.get("Healthcheck") or {}
+    passed = [_time(entry["End"]) for entry in health.get("Log") or [] if entry.get("ExitCode") == 0]
+    assert passed, f"no passing health check recorded: {health}"
+    return min(passed)
+
+
+def test_bridge_and_ui_start_after_the_server_is_healthy(running_stack):
+    healthy = _first_healthy(inspect(container("server"))["State"])
+    for service in ("bridge", "ui"):
+        started = _time(inspect(container(service))["State"]["StartedAt"])
+        assert started > healthy, f"{service} started at {started}, before the server was healthy at {healthy}"
+
+
+def test_every_process_in_the_containers_is_not_root(running_stack):
+    for service in SERVICES:
+        name = container(service)
+        # User and group ids of every process, read from the container's own /proc.
+        script = "grep -h '^[UG]id:' /proc/[0-9]*/status"
+        out = engine("exec", name, "sh", "-c", script).stdout.split("\n")
+        ids = {int(value) for line in out if line for value in line.split()[1:]}
+        assert ids == {10001}, f"{service}: processes with ids {sorted(ids)}"
+        assert inspect(name)["Config"]["User"] == "10001:10001"
+
+
+def _calls(client: SegmentationClient, photo: bytes, stop: threading.Event, codes: list) -> None:
+    """Segment until the server refuses; record how every call ended."""
+    while not stop.is_set():
+        try:
+            client.segment(photo, timeout=30)
+            codes.append(grpc.StatusCode.OK)
+        except ServiceError as exc:
+            codes.append(exc.code)
+            if exc.code == grpc.StatusCode.UNAVAILABLE:
+                return
+
+
+def test_stopping_the_stack_ends_calls_in_flight_cleanly(running_stack, tmp_path):
+    """Last in the module: stops the stack. Every call ends OK or, once the server is draining, UNAVAILABLE."""
+    server = container("server")
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        follow = subprocess.Popen([str(ENGINE), "logs", "-f", server], stdout=out, stderr=subprocess.STDOUT, env=ENV)
+    photo, stop = (SAMPLES / "kite_and_cold.jpg").read_bytes(), threading.Event()
+    codes: list[list] = [[] for _ in range(4)]
+    clients = [SegmentationClient(GRPC) for _ in codes]
+    threads = [threading.Thread(target=_calls, args=(c, photo, stop, k)) for c, k in zip(clients, codes)]
+    try:
+        for thread in threads:
+            thread.start()
+        while min(len(k) for k in codes) < 2:  # every client has had calls through
+            time.sleep(0.05)
+        started = time.monotonic()
+        stopped = stack("down")
+        took = time.monotonic() - started
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        stop.set()
+        for client in clients:
+            client.close()
+        follow.wait(30)
+    assert stopped.returncode == 0, f"stack.py down:\n{stopped.stdout}\n{stopped.stderr}"
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    ended = {code for k in codes for code in k}
+    assert ended <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, ended
+    text = log.read_text()
+    assert "shutting down" in text and "stopped" in text, text[-3000:]
+    # The server drained within its grace period (10 s), well before the 20 s after which it would be killed.
+    assert took < 60, f"stopping took {took:.1f} s"
+    assert not engine("ps", "-a", "-q", "--filter", "label=com.docker.compose.project=segmentation").stdout.strip()

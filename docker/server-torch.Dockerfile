@@ -18,10 +18,10 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 USER 0:0
 COPY pyproject.toml docker/requirements.py /tmp/torch-requirements/
 # Versions are the pins of pyproject.toml (requirements.py reads them).
-RUN cd /tmp/torch-requirements \
-    && python requirements.py torch > torch.txt \
-    && /opt/venv/bin/pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" -r torch.txt \
-    && cd / && rm -rf /tmp/torch-requirements \
+RUN python /tmp/torch-requirements/requirements.py torch --pyproject /tmp/torch-requirements/pyproject.toml \
+        > /tmp/torch-requirements/torch.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" -r /tmp/torch-requirements/torch.txt \
+    && rm -rf /tmp/torch-requirements \
     && mkdir -p /home/app/.cache/torch \
     && chown -R 10001:10001 /home/app/.cache
 ENV TORCH_HOME=/home/app/.cache/torch

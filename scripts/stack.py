@@ -58,33 +58,42 @@ def wait_healthy(service: str, deadline: float) -> None:
         sys.exit(f"stack.py: no container for service {service}")
     for name in names:
         while True:
-            check = subprocess.run(["podman", "healthcheck", "run", name], capture_output=True, text=True)
+            check = subprocess.run(["podman", "healthcheck", "run", name], capture_output=True, text=True,
+                                   check=False)
             if check.returncode == 0:
                 print(f"{service}: healthy", flush=True)
                 break
             if time.monotonic() > deadline:
-                logs = subprocess.run(["podman", "logs", "--tail", "30", name], capture_output=True, text=True)
+                logs = subprocess.run(["podman", "logs", "--tail", "30", name], capture_output=True, text=True,
+                                      check=False)
                 sys.exit(f"stack.py: {service} not healthy in time: {check.stdout}{check.stderr}\n"
                          f"{logs.stdout}{logs.stderr}")
             time.sleep(1)
 
 
+def run(command: list[str]) -> None:
+    """Run a compose command; its output is shown only when it fails (podman-compose is chatty)."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"stack.py: {' '.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+
+
 def up(engine: str, timeout: float) -> None:
     compose = compose_command(engine)
     if engine == "docker":
-        subprocess.run([*compose, "up", "-d", "--no-build", "--wait", "--wait-timeout", str(int(timeout))], check=True)
+        run([*compose, "up", "-d", "--no-build", "--wait", "--wait-timeout", str(int(timeout))])
         return
     deadline = time.monotonic() + timeout
     for services in ORDER:
-        subprocess.run([*compose, "up", "-d", "--no-build", "--no-deps", *services], check=True,
-                       stdout=subprocess.DEVNULL)
+        run([*compose, "up", "-d", "--no-build", "--no-deps", *services])
         for service in services:
             wait_healthy(service, deadline)
 
 
 def down(engine: str) -> None:
     # Dependants first, so the bridge and UI stop calling before the server drains its calls in flight.
-    subprocess.run([*compose_command(engine), "down"], check=True, stdout=subprocess.DEVNULL)
+    # podman-compose down also reports services that were not running; it fails only when a stop does.
+    run([*compose_command(engine), "down"])
     if engine == "podman":
         left = [name for services in ORDER for service in services for name in containers(service)]
         if left:

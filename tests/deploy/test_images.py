@@ -10,7 +10,9 @@ import pytest
 from tests.conftest import REPO
 from tests.deploy.engine import ENGINE, IMAGES, NO_ENGINE, engine
 
-pytestmark = [pytest.mark.containers, pytest.mark.skipif(ENGINE is None, reason=NO_ENGINE)]
+# The first test to need the images builds them: minutes on a fresh machine.
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),
+              pytest.mark.skipif(ENGINE is None, reason=NO_ENGINE)]
 
 ENTRY_POINTS = {
     "server": ["python", "-m", "server"],

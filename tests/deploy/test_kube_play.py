@@ -32,7 +32,8 @@ from segmentation_client import SegmentationClient
 from tests.conftest import REPO, SAMPLES, free_port
 from tests.deploy.engine import ENGINE, NO_ENGINE, engine, inspect
 
-pytestmark = [pytest.mark.containers,
+# The first test to need the images builds them: minutes on a fresh machine.
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),
               pytest.mark.skipif(ENGINE != "podman", reason=f"podman kube play needs podman ({NO_ENGINE})")]
 
 K8S = REPO / "deploy" / "k8s"

@@ -24,7 +24,9 @@ from tests.conftest import SAMPLES
 from tests.deploy.engine import ENGINE, ENV, NO_ENGINE, container, engine, inspect, stack
 from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, _upload_image, _wait_for_result
 
-pytestmark = [pytest.mark.containers, pytest.mark.skipif(ENGINE is None, reason=NO_ENGINE)]
+# The first test to need the images builds them: minutes on a fresh machine.
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),
+              pytest.mark.skipif(ENGINE is None, reason=NO_ENGINE)]
 
 GRPC, REST, UI = "127.0.0.1:50051", "http://127.0.0.1:8000", "http://127.0.0.1:8501"
 SERVICES = ("server", "bridge", "ui")

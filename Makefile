@@ -5,7 +5,7 @@
 # make proto      - regenerate protos/*_pb2*.py from protos/*.proto (the generated modules are committed)
 # make images     - build the server (lean, no torch), bridge and UI images with podman (docker without it)
 # make images-torch - the server's torch variants on top of the lean image: CPU and CUDA (GBs to download)
-# make base-image - the Debian stand-in for python:3.11-slim-trixie where no registry is reachable
+# make base-image - the Debian stand-in for python:3.11-slim-trixie (made on the way where no registry is reachable)
 # make stack      - the compose stack in the background: gRPC 127.0.0.1:50051, REST :8000, UI :8501
 # make stack-down - stop it (SIGTERM, then the services' grace periods); no container is left
 PYTHON ?= python3
@@ -16,19 +16,12 @@ GRPC_PORT ?= 50051
 REST_PORT ?= 8000
 UI_PORT ?= 8501
 
-# Containers: podman where installed, else docker. The project's containers.conf (docker/containers.conf)
-# is used unless CONTAINERS_CONF names another; BASE_IMAGE picks the base of the images (the stand-in:
-# BASE_IMAGE=$(STAND_IN_BASE), made by `make base-image`, or made on the way when missing).
+# Containers: podman where installed, else docker (ENGINE=docker to choose). The project's podman settings
+# (docker/containers.conf) are used unless CONTAINERS_CONF names others. BASE_IMAGE: see scripts/build_images.sh.
 ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 IMAGE_TAG ?= 0.1.0
-OFFICIAL_BASE := python:3.11-slim-trixie
-STAND_IN_BASE := localhost/segmentation-base:bookworm
-BASE_IMAGE ?= $(OFFICIAL_BASE)
 CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
-export CONTAINERS_CONF
-# podman: keep HEALTHCHECK (the OCI format drops it) and build on the host's network (the default
-# network of rootful builds cannot reach the mirrors on some machines).
-BUILD := $(ENGINE) build $(if $(filter podman,$(ENGINE)),--format docker --network host,) $(BUILD_ARGS)
+export CONTAINERS_CONF ENGINE IMAGE_TAG BASE_IMAGE
 
 .PHONY: setup run test test-fast lint models proto bench soak clean images images-torch base-image stack stack-down
 
@@ -51,20 +44,13 @@ run: setup
 	$(PY) scripts/run_stack.py --grpc-port $(GRPC_PORT) --rest-port $(REST_PORT) --ui-port $(UI_PORT)
 
 base-image:
-	CONTAINER_ENGINE=$(ENGINE) scripts/make_base_image.sh $(STAND_IN_BASE)
+	CONTAINER_ENGINE=$(ENGINE) scripts/make_base_image.sh
 
 images: models
-	@if [ "$(BASE_IMAGE)" = "$(STAND_IN_BASE)" ] && ! $(ENGINE) image inspect $(STAND_IN_BASE) >/dev/null 2>&1; then \
-		$(MAKE) base-image; fi
-	$(BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f docker/server.Dockerfile -t segmentation-server:$(IMAGE_TAG) .
-	$(BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f docker/bridge.Dockerfile -t segmentation-bridge:$(IMAGE_TAG) .
-	$(BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f docker/ui.Dockerfile -t segmentation-ui:$(IMAGE_TAG) .
+	scripts/build_images.sh
 
 images-torch: images
-	$(BUILD) --build-arg BASE_IMAGE=segmentation-server:$(IMAGE_TAG) -f docker/server-torch.Dockerfile \
-		-t segmentation-server-torch:$(IMAGE_TAG) .
-	$(BUILD) --build-arg BASE_IMAGE=segmentation-server:$(IMAGE_TAG) -f docker/server-cuda.Dockerfile \
-		-t segmentation-server-cuda:$(IMAGE_TAG) .
+	scripts/build_images.sh torch
 
 stack: images
 	$(PY) scripts/stack.py up --engine $(ENGINE)

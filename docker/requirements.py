@@ -4,7 +4,7 @@
 
 pyproject.toml stays the one place that pins versions: the Dockerfiles name a
 role, this script turns it into `name==version` lines for `pip install -r`.
-Each image installs only what its code imports (tests/test_deploy.py checks
+Each image installs only what its code imports (tests/deploy/test_images.py checks
 that), so only the torch variants of the server carry torch.
 """
 

@@ -1,7 +1,7 @@
 """The container engine that tests/deploy/ drives: podman (with docker/containers.conf) or docker.
 
-Images build on BASE_IMAGE: by default the Debian stand-in that `make base-image` makes, which needs no
-registry (CI reaches none); BASE_IMAGE=python:3.11-slim-trixie builds on the official image instead.
+Images build as `make images` builds them: on python:3.11-slim-trixie where it can be pulled, else on the
+Debian stand-in base (CI reaches no registry); BASE_IMAGE in the environment picks one.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from tests.conftest import REPO
 
 ENGINE = "podman" if shutil.which("podman") else "docker" if shutil.which("docker") else None
 NO_ENGINE = "no container engine: apt-get install -y podman runc mmdebstrap (CI installs them)"
-STAND_IN_BASE = "localhost/segmentation-base:bookworm"
-BASE_IMAGE = os.environ.get("BASE_IMAGE", STAND_IN_BASE)
 TAG = "0.1.0"
 IMAGES = {"server": f"segmentation-server:{TAG}", "bridge": f"segmentation-bridge:{TAG}",
           "ui": f"segmentation-ui:{TAG}"}
@@ -36,9 +34,9 @@ def engine(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 
 def make(target: str, log: Path, timeout: float) -> None:
-    """`make TARGET` with this module's engine and base image; the output goes to `log`."""
+    """`make TARGET` with this module's engine and Python; the output goes to `log`."""
     with log.open("w") as out:
-        code = subprocess.run(["make", target, f"ENGINE={ENGINE}", f"BASE_IMAGE={BASE_IMAGE}", f"PY={sys.executable}"],
+        code = subprocess.run(["make", target, f"ENGINE={ENGINE}", f"PY={sys.executable}"],
                               cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=ENV,
                               check=False).returncode
     assert code == 0, f"make {target} exited {code}:\n{log.read_text()[-6000:]}"

@@ -1,12 +1,14 @@
-"""The compose stack, built and started as `make stack` starts it, checked through its containers only.
+"""The compose stack, started with the README's own commands, checked through its containers only.
 
-gRPC on 127.0.0.1:50051, REST on 127.0.0.1:8000, the UI on 127.0.0.1:8501 (compose.yaml with
-compose.expose.yaml). The last test stops the stack as `make stack-down` does, with calls in flight.
+`make images` (the session's `images` fixture), then `make stack`: gRPC on 127.0.0.1:50051, REST on
+127.0.0.1:8000, the UI on 127.0.0.1:8501 (compose.yaml with compose.expose.yaml). The last test runs
+`make stack-down` with calls in flight.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 import subprocess
 import threading
 import time
@@ -20,8 +22,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation_client import SegmentationClient, ServiceError
-from tests.conftest import SAMPLES
-from tests.deploy.engine import ENGINE, ENV, NO_ENGINE, container, engine, inspect, stack
+from tests.conftest import REPO, SAMPLES
+from tests.deploy.engine import ENGINE, ENV, NO_ENGINE, container, engine, inspect, make, stack
 from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, _upload_image, _wait_for_result
 
 # The first test to need the images builds them: minutes on a fresh machine.
@@ -33,15 +35,25 @@ SERVICES = ("server", "bridge", "ui")
 CAT = 8  # PASCAL VOC class id of the default model
 
 
+def readme_targets() -> list[str]:
+    """The make targets of the README's block that names this file, in order."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- example: tested by tests/deploy/test_stack.py -->\n```sh\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    assert block, "README.md has no block marked as tested by tests/deploy/test_stack.py"
+    commands = [line.split("#")[0].split() for line in block[1].splitlines() if line.split("#")[0].strip()]
+    assert all(command[0] == "make" and len(command) == 2 for command in commands), commands
+    return [command[1] for command in commands]
+
+
 @pytest.fixture(scope="module")
-def running_stack(images) -> Iterator[None]:
+def running_stack(images, tmp_path_factory) -> Iterator[None]:
+    assert readme_targets() == ["images", "stack", "stack-down"]
     stack("down")  # a stack left over from an earlier run would hold the ports
-    started = stack("up")
     try:
-        assert started.returncode == 0, f"stack.py up:\n{started.stdout}\n{started.stderr}"
+        make("stack", tmp_path_factory.mktemp("stack") / "make-stack.log", timeout=600)
         yield
     finally:
-        stopped = stack("down")
+        stopped = stack("down")  # nothing to do after the last test's `make stack-down`
         assert stopped.returncode == 0, f"stack.py down:\n{stopped.stdout}\n{stopped.stderr}"
 
 
@@ -152,7 +164,7 @@ def test_stopping_the_stack_ends_calls_in_flight_cleanly(running_stack, tmp_path
         while min(len(k) for k in codes) < 2:  # every client has had calls through
             time.sleep(0.05)
         started = time.monotonic()
-        stopped = stack("down")
+        make("stack-down", tmp_path / "make-stack-down.log", timeout=300)
         took = time.monotonic() - started
         stop.set()
         for thread in threads:
@@ -162,7 +174,6 @@ def test_stopping_the_stack_ends_calls_in_flight_cleanly(running_stack, tmp_path
         for client in clients:
             client.close()
         follow.wait(30)
-    assert stopped.returncode == 0, f"stack.py down:\n{stopped.stdout}\n{stopped.stderr}"
     assert not any(t.is_alive() for t in threads), "a client hung"
     ended = {code for k in codes for code in k}
     assert ended <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, ended

@@ -98,3 +98,20 @@ ABSENT_ON_PURPOSE = {"server": ["torch", "torchvision"], "bridge": [], "ui": []}
 @pytest.mark.parametrize("program", sorted(IMAGES))
 def test_each_image_has_every_module_its_code_imports(images, program):
     assert json.loads(run_in(IMAGES[program], "python", "-c", _MISSING_IMPORTS)) == ABSENT_ON_PURPOSE[program]
+
+
+def test_the_lean_server_names_the_image_a_torch_model_needs(images):
+    """The server image checks its own repository: the LiteRT models load; each torch one is refused with
+    a reason that says which image has torch, not a bare import error."""
+    found = engine("run", "--rm", "--network", "none", "--no-healthcheck", IMAGES["server"], "python", "-m",
+                   "server.check_repository", "/app/model_repository", "--no-download", check=False, timeout=300)
+    lines = {line.split()[1].rstrip(":"): line for line in found.stdout.splitlines() if len(line.split()) > 1}
+    runtimes = {p.parent.name: tomllib.loads(p.read_text())["runtime"]
+                for p in (REPO / "model_repository").glob("*/model.toml")}
+    assert found.returncode == 1, found.stdout + found.stderr
+    for model, runtime in runtimes.items():
+        assert model in lines, f"{model} not reported:\n{found.stdout}"
+        if runtime == "litert":
+            assert lines[model].startswith("ok"), lines[model]
+        else:
+            assert "segmentation-server-torch" in lines[model], lines[model]

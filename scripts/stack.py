@@ -3,9 +3,9 @@
     python scripts/stack.py up [--engine podman|docker] [--timeout S]
     python scripts/stack.py down [--engine podman|docker]
 
-`up` returns once every service is healthy: gRPC on 127.0.0.1:50051, REST on 127.0.0.1:8000 and the UI
-on 127.0.0.1:8501. `down` stops every service (SIGTERM, then the service's stop_grace_period before
-SIGKILL) and removes the containers.
+`up` (re)starts the stack with the current images and returns once every service is healthy: gRPC on
+127.0.0.1:50051, REST on 127.0.0.1:8000 and the UI on 127.0.0.1:8501. `down` stops every service
+(SIGTERM, then the service's stop_grace_period before SIGKILL) and removes the containers.
 
 docker compose gates start-up on `depends_on: condition: service_healthy` itself (`up --wait`).
 podman-compose (pinned in pyproject.toml) does not: it starts dependants at once, and podman runs health
@@ -51,8 +51,14 @@ def containers(service: str) -> list[str]:
     return out.split()
 
 
+def _give_up(service: str, name: str, why: str) -> None:
+    logs = subprocess.run(["podman", "logs", "--tail", "30", name], capture_output=True, text=True, check=False)
+    sys.exit(f"stack.py: {service}: {why}\n{logs.stdout}{logs.stderr}")
+
+
 def wait_healthy(service: str, deadline: float) -> None:
-    """Run the service's health check until it passes; exit with its last output at the deadline."""
+    """Run the service's health check until it passes; exit with the container's log when it stops or the
+    deadline passes."""
     names = containers(service)
     if not names:
         sys.exit(f"stack.py: no container for service {service}")
@@ -63,11 +69,12 @@ def wait_healthy(service: str, deadline: float) -> None:
             if check.returncode == 0:
                 print(f"{service}: healthy", flush=True)
                 break
+            state = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name],
+                                   capture_output=True, text=True, check=False).stdout.strip()
+            if state in ("exited", "stopped"):
+                _give_up(service, name, f"the container {state}")
             if time.monotonic() > deadline:
-                logs = subprocess.run(["podman", "logs", "--tail", "30", name], capture_output=True, text=True,
-                                      check=False)
-                sys.exit(f"stack.py: {service} not healthy in time: {check.stdout}{check.stderr}\n"
-                         f"{logs.stdout}{logs.stderr}")
+                _give_up(service, name, f"not healthy in time: {check.stdout}{check.stderr}")
             time.sleep(1)
 
 
@@ -83,6 +90,8 @@ def up(engine: str, timeout: float) -> None:
     if engine == "docker":
         run([*compose, "up", "-d", "--no-build", "--wait", "--wait-timeout", str(int(timeout))])
         return
+    # Containers of an earlier `up` would keep running their old image: start from none.
+    down(engine)
     deadline = time.monotonic() + timeout
     for services in ORDER:
         run([*compose, "up", "-d", "--no-build", "--no-deps", *services])

@@ -1,13 +1,13 @@
-"""deploy/k8s/ run with `podman kube play`: the server and bridge Deployments with the ConfigMap, as built
-by `make images`. Their containers start under the manifests' security contexts (non-root, read-only root
+"""deploy/k8s/ run with `podman kube play`: the server, bridge and UI Deployments with the ConfigMap, as
+built by `make images`. Their containers start under the manifests' security contexts (non-root, read-only root
 file system), every probe passes, and a client reaches the server through them.
 
 Podman is not a cluster, so three things differ from one, each for a stated reason:
 - podman 4.3 publishes every containerPort on all host interfaces, where Kubernetes publishes none: the
   ports get a hostIP of 127.0.0.1 and free host ports, and each Deployment plays with one replica (two
   would ask for the same host ports);
-- no cluster DNS: the bridge pod's hostAliases map the server Service's name to the server pod's address,
-  as a headless Service's DNS record would;
+- no cluster DNS: the bridge and UI pods' hostAliases map the server Service's name to the server pod's
+  address, as a headless Service's DNS record would;
 - podman 4.3 runs no readiness, startup or gRPC probes, and turns an httpGet liveness probe into `curl`
   inside the container (the images have no curl, and a named port becomes port 0): the test performs
   each probe's action itself against the running pod.
@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation_client import SegmentationClient
 from tests.conftest import REPO, SAMPLES, free_port
+from tests.deploy.browser import legend_of_a_sample
 from tests.deploy.engine import ENGINE, NO_ENGINE, engine, inspect
 
 # The first test to need the images builds them: minutes on a fresh machine.
@@ -86,7 +87,10 @@ def pods(images, tmp_path_factory) -> Iterator[dict[str, tuple[str, dict[str, in
         bridge = for_podman(deployment("bridge"), bridge_ports, [{"ip": address, "hostnames": [service_name]}])
         bridge_name = play(bridge, tmp)
         played.append(tmp / "segmentation-bridge.yaml")
-        yield {"server": (server_name, server_ports), "bridge": (bridge_name, bridge_ports)}
+        ui_ports = {"http": free_port()}
+        ui_name = play(for_podman(deployment("ui"), ui_ports, [{"ip": address, "hostnames": [service_name]}]), tmp)
+        played.append(tmp / "segmentation-ui.yaml")
+        yield {"server": (server_name, server_ports), "bridge": (bridge_name, bridge_ports), "ui": (ui_name, ui_ports)}
     finally:
         for path in reversed(played):
             engine("kube", "down", str(path), check=False, timeout=120)
@@ -131,10 +135,11 @@ def test_the_server_pod_passes_its_probes(pods):
         assert _until(lambda: _grpc_probe(ports["grpc"])), kind
 
 
-def test_the_bridge_pod_passes_its_probes_through_the_server_service(pods):
+@pytest.mark.parametrize("service", ["bridge", "ui"])
+def test_the_client_pods_pass_their_probes(pods, service):
     """The bridge's readiness (/readyz) asks the server through the Service name of the ConfigMap."""
-    _, ports = pods["bridge"]
-    for kind, probe in _probes("bridge").items():
+    _, ports = pods[service]
+    for kind, probe in _probes(service).items():
         assert probe["httpGet"]["port"] == "http", kind  # the pod's http port, published here on ports["http"]
         path = probe["httpGet"]["path"]
         assert _until(lambda path=path: _http_probe(ports["http"], path)), kind
@@ -152,8 +157,14 @@ def test_a_client_segments_through_the_pods(pods):
     assert httpx.get(f"http://127.0.0.1:{server_ports['metrics']}/metrics", timeout=5).status_code == 200
 
 
+def test_the_ui_pod_segments_through_the_server_service(pods, tmp_path):
+    """The UI pod calls the server by the Service name of the ConfigMap, under a read-only root file system."""
+    _, ports = pods["ui"]
+    assert "cat" in legend_of_a_sample(f"http://127.0.0.1:{ports['http']}/", tmp_path / "profile")
+
+
 def test_the_pods_run_as_the_manifests_say(pods):
-    for service in ("server", "bridge"):
+    for service in ("server", "bridge", "ui"):
         name, _ = pods[service]
         found = inspect(name)
         assert found["Config"]["User"] in ("10001", "10001:10001"), found["Config"]["User"]

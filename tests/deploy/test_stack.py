@@ -23,8 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation_client import SegmentationClient, ServiceError
 from tests.conftest import REPO, SAMPLES
+from tests.deploy.browser import legend_of_a_sample
 from tests.deploy.engine import ENGINE, ENV, NO_ENGINE, container, engine, inspect, make, stack
-from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, _upload_image, _wait_for_result
 
 # The first test to need the images builds them: minutes on a fresh machine.
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),
@@ -81,25 +81,7 @@ def test_grpc_and_rest_segment_a_photo_alike(running_stack):
 
 
 def test_ui_page_segments_a_sample_in_chromium(running_stack, tmp_path):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    from tests.test_ui_browser import CHROMIUM_FLAGS
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.get(UI)
-        _upload_image(driver, SAMPLES / "cat_720p.jpg")
-        assert "cat" in _wait_for_result(driver).split()
-        assert "Traceback" not in driver.find_element("tag name", "body").text
-    finally:
-        driver.quit()
+    assert "cat" in legend_of_a_sample(UI, tmp_path / "profile")
 
 
 def _time(text: str) -> datetime.datetime:

@@ -3,6 +3,11 @@
 # make test-fast  - the pure tests only (no server, bridge, browser or window): seconds
 # make lint       - ruff, and mypy (--strict for the client library)
 # make proto      - regenerate protos/*_pb2*.py from protos/*.proto (the generated modules are committed)
+# make images     - build the server (lean, no torch), bridge and UI images with podman (docker without it)
+# make images-torch - the server's torch variants on top of the lean image: CPU and CUDA (GBs to download)
+# make base-image - the Debian stand-in for python:3.11-slim-trixie (made on the way where no registry is reachable)
+# make stack      - the compose stack in the background: gRPC 127.0.0.1:50051, REST :8000, UI :8501
+# make stack-down - stop it (SIGTERM, then the services' grace periods); no container is left
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +16,14 @@ GRPC_PORT ?= 50051
 REST_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: setup run test test-fast lint models proto bench soak clean
+# Containers: podman where installed, else docker (ENGINE=docker to choose). The project's podman settings
+# (docker/containers.conf) are used unless CONTAINERS_CONF names others. BASE_IMAGE: see scripts/build_images.sh.
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+IMAGE_TAG ?= 0.1.0
+CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
+export CONTAINERS_CONF ENGINE IMAGE_TAG BASE_IMAGE
+
+.PHONY: setup run test test-fast lint models proto bench soak clean images images-torch base-image stack stack-down
 
 setup: $(STAMP) models
 
@@ -30,6 +42,21 @@ models: $(STAMP)
 
 run: setup
 	$(PY) scripts/run_stack.py --grpc-port $(GRPC_PORT) --rest-port $(REST_PORT) --ui-port $(UI_PORT)
+
+base-image:
+	CONTAINER_ENGINE=$(ENGINE) scripts/make_base_image.sh
+
+images: models
+	scripts/build_images.sh
+
+images-torch: images
+	scripts/build_images.sh torch
+
+stack: images
+	$(PY) scripts/stack.py up --engine $(ENGINE)
+
+stack-down: $(STAMP)
+	$(PY) scripts/stack.py down --engine $(ENGINE)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -4,8 +4,8 @@
 
 pyproject.toml stays the one place that pins versions: the Dockerfiles name a
 role, this script turns it into `name==version` lines for `pip install -r`.
-Each image installs only what its code imports (tests/test_deploy.py checks
-that), so the bridge and UI images carry no torch.
+Each image installs only what its code imports (tests/deploy/test_images.py checks
+that), so only the torch variants of the server carry torch.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 # Distributions (as pyproject.toml names them) each image installs.
 ROLES: dict[str, tuple[str, ...]] = {
-    # python -m server: every runtime, health, reflection, metrics.
+    # python -m server, the lean image: LiteRT and ONNX Runtime, health, reflection, metrics.
     "server": (
-        "torch", "torchvision", "ai-edge-litert", "onnxruntime", "grpcio", "grpcio-health-checking", "grpcio-reflection",
+        "ai-edge-litert", "onnxruntime", "grpcio", "grpcio-health-checking", "grpcio-reflection",
         "grpcio-status", "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
         "prometheus-client",
     ),
@@ -36,6 +36,8 @@ ROLES: dict[str, tuple[str, ...]] = {
         "numpy", "pillow", "opencv-python-headless",
         "pydantic", "pydantic-settings",
     ),
+    # Added to the server image by the torch variants (server-torch, server-cuda).
+    "torch": ("torch", "torchvision"),
     # Build stage only: generates the protobuf and gRPC modules.
     "protoc": ("grpcio-tools",),
 }

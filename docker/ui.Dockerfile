@@ -8,8 +8,12 @@
 # Settings are UI_* environment variables (streamlit_app/config.py); Streamlit's own are STREAMLIT_*
 # (e.g. STREAMLIT_SERVER_PORT). See docs/deploy.md.
 
+# The base image, a build argument so the same file builds on a stand-in where no registry is reachable
+# (scripts/make_base_image.sh; docs/deploy.md).
+ARG BASE_IMAGE=python:3.11-slim-trixie
+
 # ---- dependencies and generated protobuf code --------------------------------------------------
-FROM python:3.11-slim-trixie AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
@@ -26,7 +30,7 @@ RUN /opt/protoc/bin/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. 
         protos/segmentation.proto protos/open_inference.proto
 
 # ---- runtime -------------------------------------------------------------------------------------
-FROM python:3.11-slim-trixie AS runtime
+FROM ${BASE_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-log-init --create-home --home-dir /home/app \
         --shell /usr/sbin/nologin app
@@ -43,8 +47,6 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /src/protos/ protos/
 COPY segmentation_client/ segmentation_client/
 COPY streamlit_app/ streamlit_app/
-# The Live tab reuses the webcam client's frame pipeline (latest-frame slot, in-flight window, stats).
-COPY webcam_client/ webcam_client/
 COPY docker/healthcheck.py healthcheck.py
 USER 10001:10001
 EXPOSE 8501

@@ -117,7 +117,7 @@ def http(bridge_url) -> Iterator[httpx.Client]:
 # `make test-fast` runs `-m pure`: the tests that start nothing. A test gets the mark of what it starts
 # from the fixtures it uses (below) or from its module's `pytestmark`; a test with none is pure, and a
 # pure test that starts a process or opens a network connection fails, so the mark cannot lie.
-KINDS = ("server", "bridge", "browser", "window", "deploy")
+KINDS = ("server", "bridge", "browser", "window", "deploy", "containers")
 FIXTURE_KINDS = {
     "server": {"start_server", "grpc_server", "selfie_server", "grpc_address", "channel", "stub"},
     "bridge": {"bridge_url", "http"},

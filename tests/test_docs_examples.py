@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from segmentation_client import SegmentationClient
-from tests.conftest import REPO, SHARED, ServerProcess, wait_until_loaded
+from tests.support import REPO, SHARED, ServerProcess, wait_until_loaded
 
 pytestmark = [pytest.mark.server, pytest.mark.bridge]
 

@@ -61,7 +61,14 @@ _FACTORIES = {
 
 
 def open_backend(spec: ModelSpec, resources: Resources) -> Backend:
-    """Build the backend that the spec's runtime names."""
+    """Build the backend that the spec's runtime names; a runtime whose library is not installed says so."""
     module, name = _FACTORIES[spec.config.runtime]
-    factory = getattr(importlib.import_module(module), name)
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        # The lean server image has no torch on purpose (docs/deploy.md): name the image that has it.
+        raise RuntimeError(
+            f"runtime {spec.config.runtime!r} needs the Python package {exc.name!r}, which this server does not "
+            "have (the lean server image has no torch: use segmentation-server-torch or segmentation-server-cuda)"
+        ) from None
     return factory(spec, resources)

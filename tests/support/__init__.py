@@ -16,7 +16,7 @@ _MODULES = {
     "bridge": ("running_bridge", "CAT", "post_raw", "post_file", "ws_url", "stream_messages", "assert_error"),
     "certs": ("make_certs",),
     "waiting": ("wait_for",),
-    "browser": ("CHROMIUM", "CHROMEDRIVER", "CHROMIUM_FLAGS"),
+    "browser": ("CHROMIUM", "CHROMEDRIVER", "CHROMIUM_FLAGS", "upload_image", "wait_for_result"),
     "images": ("png_bomb", "jpeg", "gif", "save", "noise", "animated", "animated_gif", "declared_size_jpeg",
                "exif_rotated_jpeg", "cat", "png_16_bit", "first_frame_cat", "tall_png", "SEEDS", "mutated_images",
                "write_traffic_video"),

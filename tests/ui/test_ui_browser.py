@@ -26,6 +26,8 @@ from tests.support import (
     REPO,
     SAMPLES,
     free_port,
+    upload_image,
+    wait_for_result,
     write_traffic_video,
 )
 
@@ -98,32 +100,6 @@ def browser(tmp_path: Path):
         driver.quit()
 
 
-def _upload_image(driver, path: Path) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # The Images tab comes first, so its uploader's input is the first file input on the page.
-    wait = WebDriverWait(driver, 90)
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']"))
-    driver.find_elements(By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']")[0].send_keys(str(path))
-
-
-def _wait_for_result(driver, timeout: float = 120.0) -> str:
-    """The legend's text, once the result card has rendered its pictures and chart."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    wait = WebDriverWait(driver, timeout)
-    legend = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".seg-legend"))[0]
-    wait.until(lambda d: d.execute_script(
-        "const imgs = [...document.querySelectorAll('[data-testid=\"stImage\"] img')];"
-        "return imgs.length >= 2 && imgs.every(i => i.complete && i.naturalWidth > 0);"
-    ))
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart'] canvas, .vega-embed svg"))
-    time.sleep(1.0)  # let the last layout shifts (fonts, chart resize) settle before the screenshot
-    return legend.text
-
-
 def _fit_window_to_page(driver) -> None:
     """Resize the window to the page's content, so the screenshot holds the whole result and no blank space."""
     bottom = driver.execute_script(
@@ -136,8 +112,8 @@ def _fit_window_to_page(driver) -> None:
 
 def test_upload_cat_in_browser_shows_cat_legend(streamlit_url: str, browser, tmp_path: Path) -> None:
     browser.get(streamlit_url)
-    _upload_image(browser, SAMPLES / "cat_720p.jpg")
-    legend = _wait_for_result(browser)
+    upload_image(browser, SAMPLES / "cat_720p.jpg")
+    legend = wait_for_result(browser)
     assert "cat" in legend.split()
     assert "Traceback" not in browser.find_element("tag name", "body").text
 

@@ -14,7 +14,7 @@ import yaml
 from kubernetes_validate import utils
 
 from server.config import ServerSettings
-from tests.conftest import REPO
+from tests.support import REPO
 
 pytestmark = pytest.mark.deploy
 

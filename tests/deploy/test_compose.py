@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO
 from tests.deploy.engine import ENGINE, ENV, NO_ENGINE
 from tests.deploy.settings import ENTRY_POINTS, SETTINGS, check_variables, client_token_variable, parse_settings
+from tests.support import REPO
 
 pytestmark = pytest.mark.deploy
 

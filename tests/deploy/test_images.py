@@ -7,8 +7,8 @@ import tomllib
 
 import pytest
 
-from tests.support import REPO
 from tests.deploy.engine import ENGINE, IMAGES, NO_ENGINE, engine
+from tests.support import REPO
 
 # The first test to need the images builds them: minutes on a fresh machine.
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),

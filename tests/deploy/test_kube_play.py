@@ -29,9 +29,9 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation_client import SegmentationClient
-from tests.support import REPO, SAMPLES, free_port
 from tests.deploy.browser import legend_of_a_sample
 from tests.deploy.engine import ENGINE, NO_ENGINE, engine, inspect
+from tests.support import REPO, SAMPLES, free_port
 
 # The first test to need the images builds them: minutes on a fresh machine.
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO
 from tests.deploy.settings import (
     APP_UID,
     ENTRY_POINTS,
@@ -19,6 +18,7 @@ from tests.deploy.settings import (
     client_token_variable,
     parse_settings,
 )
+from tests.support import REPO
 
 pytestmark = pytest.mark.deploy
 

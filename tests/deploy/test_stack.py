@@ -22,9 +22,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation_client import SegmentationClient, ServiceError
-from tests.support import REPO, SAMPLES
 from tests.deploy.browser import legend_of_a_sample
 from tests.deploy.engine import ENGINE, ENV, NO_ENGINE, container, engine, inspect, make, stack
+from tests.support import REPO, SAMPLES
 
 # The first test to need the images builds them: minutes on a fresh machine.
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800),

@@ -26,13 +26,15 @@ HTTP and WebSocket access to the gRPC semantic segmentation service and the mode
   health, metadata and `POST /v2/models/{name}/infer` (input IMAGE, output MASK; see docs/open_inference.md).
   Its errors add the protocol's `error` member to the problem and answer an unusable tensor or image with 400.
 * `POST /v1/segment` takes one image (multipart field `file`, or the raw body with an image content type)
-  and answers with a class-id PNG, a coloured PNG, an overlay or JSON.
+  and answers with a class-id PNG, a coloured PNG, an overlay, JSON, the soft mask (`format=alpha`) or the
+  picture with its background transparent (`format=cutout`).
 * Errors are RFC 9457 problems (`application/problem+json`): `type`, `title`, `status`, `detail` (for people)
   and `reason` (for programs: decide on it, not on the text). 429 and 503 carry `Retry-After`. The gRPC
   server's reasons: NO_IMAGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, IMAGE_TOO_LARGE, BAD_RAW_IMAGE,
   MODEL_NOT_FOUND, MODEL_UNAVAILABLE, MODEL_LOADING, SHUTTING_DOWN, OVERLOADED, DEADLINE_EXPIRED,
-  UNAUTHENTICATED, INTERNAL (with an error id found in the server's log). The bridge's own:
-  UNSUPPORTED_MEDIA_TYPE, BODY_TOO_LARGE, BODY_TIMEOUT, HEADERS_TOO_LARGE, INVALID_PARAMETER, INVALID_REQUEST, NO_ROUTE,
+  NO_SOFT_MASK, UNAUTHENTICATED, INTERNAL (with an error id found in the server's log). The bridge's own:
+  UNSUPPORTED_MEDIA_TYPE, BODY_TOO_LARGE, BODY_TIMEOUT, HEADERS_TOO_LARGE, INVALID_PARAMETER, UNKNOWN_CLASS,
+  INVALID_REQUEST, NO_ROUTE,
   METHOD_NOT_ALLOWED, INTERNAL; and for a failure that carried no reason (a server that cannot be reached,
   say), the gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...).
 * `WS /v1/stream?model=ID&drop_policy=latest|none` (not listed below: OpenAPI has no WebSocket operations)

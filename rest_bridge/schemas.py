@@ -18,6 +18,8 @@ class OutputFormat(StrEnum):
     color = "color"
     overlay = "overlay"
     json = "json"
+    alpha = "alpha"
+    cutout = "cutout"
 
 
 class ImageFormat(StrEnum):

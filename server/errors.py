@@ -62,6 +62,12 @@ class Overloaded(SegmentationError):
     reason = "OVERLOADED"
 
 
+class NoSoftMask(SegmentationError):
+    """A soft mask, or smoothing, which needs one, was asked of a model that gives none."""
+
+    reason = "NO_SOFT_MASK"
+
+
 class ShuttingDown(SegmentationError):
     """The server is draining and takes no new work."""
 
@@ -76,6 +82,7 @@ STATUS_CODES: dict[type[SegmentationError], grpc.StatusCode] = {
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    NoSoftMask: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

@@ -6,7 +6,7 @@ classes, the largest score wins), so an edge runs between the model's grid cells
 `class_ids` outputs have nothing to interpolate and are resized by nearest neighbour, as before.
 
 Memory stays bounded whatever the image's size and the model's class count: the display-size planes are
-made a band of rows at a time (`BAND_PIXELS` float32 pixels), several classes are reduced to an argmax
+made a band of rows at a time (`BAND_PIXELS` float32 pixels, 32 MiB), several classes are reduced to an argmax
 one class at a time (a running maximum, so two float planes whatever the count), and the edge refinement
 works at no more than `REFINE_PIXELS`.
 """
@@ -25,8 +25,11 @@ from server.model_config import ModelSpec
 from server.smoothing import TemporalSmoother
 from server.tensors import channel_axis, class_ids, single_plane
 
-BAND_PIXELS = 1 << 20  # float32 pixels of one band: 4 MiB a plane
-# The guided filter's cost grows with the pixels it filters (`python -m bench.choices`): past this many it
+# float32 pixels of one band: 32 MiB a plane. Up to 4K (8.3 M pixels) a frame is one band, resized by
+# cv2.resize; bands of a bigger picture go through cv2.warpAffine, which maps any band exactly but is
+# several times slower.
+BAND_PIXELS = 1 << 23
+# The guided filter's cost grows with the pixels it filters (`python -m bench.mask_choices`): past this many it
 # works on a smaller copy of the picture, whose result is then resized like the model's output.
 REFINE_PIXELS = 1 << 19
 # Regularisation of the guided filter for a guide in 0..255: edges weaker than about sqrt(EPS) grey levels

@@ -13,6 +13,7 @@ machine slows every variant alike:
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -59,36 +60,40 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int = 15, run
 def postprocess_costs(model: LoadedModel) -> None:
     print("masks from the selfie model's output at the input's size, ms per image (median, interleaved):")
     print(f"  {'':8} {'nearest':>8} {'display':>8} {'+alpha':>8} {'+PNG':>8} {'+refine':>8} {'+smooth':>8}")
-    transform, spec = model.transform, model.spec
     for name, (width, height) in SIZES.items():
-        rgb = cv2.cvtColor(portrait(width, height), cv2.COLOR_BGR2RGB)
-        tensor, valid = transform(rgb)
-        output = model.backend.run(tensor)[0]
-        where = Placement(valid, transform.size, width, height)
-        smoother = TemporalSmoother(0.8)
-
-        def nearest() -> object:
-            return imaging.restore_mask(model.class_ids(output), valid, width, height, transform.size)
-
-        def alpha_png() -> object:
-            _, alpha = masks.display_masks(output, spec, where, MaskOptions(alpha=True))
-            assert alpha is not None
-            return imaging.encode_png(alpha)
-
-        ms = interleaved({
-            "nearest": nearest,
-            "display": lambda: masks.display_masks(output, spec, where, masks.PLAIN),
-            "alpha": lambda: masks.display_masks(output, spec, where, MaskOptions(alpha=True)),
-            "png": alpha_png,
-            "refine": lambda: masks.display_masks(output, spec, where, MaskOptions(refine_edges=True), rgb),
-            "smooth": lambda: masks.display_masks(output, spec, where, MaskOptions(smoother=smoother)),
-        }, rounds=9 if width > 2000 else 15)
+        ms = _costs_at(model, width, height)
         base = ms["nearest"]
         added = [ms["display"] - base, ms["alpha"] - ms["display"], ms["png"] - ms["display"],
                  ms["refine"] - ms["display"], ms["smooth"] - ms["display"]]
         print(f"  {name:8} {base:8.2f} " + " ".join(f"{a:+8.2f}" for a in added))
-    print("  (nearest: the time of the old way; the others: ms added to the one before them, "
-          "+PNG/+refine/+smooth over 'display')")
+    print("  (nearest: the time of the old way; display: ms added to it; +alpha, +PNG (alpha and its PNG), "
+          "+refine, +smooth: ms added to display)")
+
+
+def _costs_at(model: LoadedModel, width: int, height: int) -> dict[str, float]:
+    transform, spec = model.transform, model.spec
+    rgb = cv2.cvtColor(portrait(width, height), cv2.COLOR_BGR2RGB)
+    tensor, valid = transform(rgb)
+    output = model.backend.run(tensor)[0]
+    where = Placement(valid, transform.size, width, height)
+    smoother = TemporalSmoother(0.8)
+
+    def nearest() -> object:
+        return imaging.restore_mask(model.class_ids(output), valid, width, height, transform.size)
+
+    def alpha_png() -> object:
+        _, alpha = masks.display_masks(output, spec, where, MaskOptions(alpha=True))
+        assert alpha is not None
+        return imaging.encode_png(alpha)
+
+    return interleaved({
+        "nearest": nearest,
+        "display": lambda: masks.display_masks(output, spec, where, masks.PLAIN),
+        "alpha": lambda: masks.display_masks(output, spec, where, MaskOptions(alpha=True)),
+        "png": alpha_png,
+        "refine": lambda: masks.display_masks(output, spec, where, MaskOptions(refine_edges=True), rgb),
+        "smooth": lambda: masks.display_masks(output, spec, where, MaskOptions(smoother=smoother)),
+    }, rounds=9 if width > 2000 else 15)
 
 
 def throughput(model: LoadedModel) -> None:
@@ -148,7 +153,7 @@ def steadiness(model: LoadedModel) -> None:
           f"({speed} px a frame):")
     for ratio in (0.0, 0.5, 0.7, 0.9):
         still_masks = clip_masks(model, noisy, ratio)
-        changed = [(a != b).sum() / max(1, int((b == 1).sum())) for a, b in zip(still_masks, still_masks[1:])]
+        changed = [(a != b).sum() / max(1, int((b == 1).sum())) for a, b in itertools.pairwise(still_masks)]
         plain = clip_masks(model, moving, 0.0)
         smoothed = clip_masks(model, moving, ratio)
         # Lag: how far the smoothed mask's centre trails the unsmoothed one's, in frames of motion.

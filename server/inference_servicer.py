@@ -21,9 +21,9 @@ from protos import open_inference_pb2 as pb
 from protos import open_inference_pb2_grpc as pb_grpc
 from server import open_inference as oip
 from server.errors import SegmentationError, UnknownModel
+from server.masks import PLAIN, MaskOptions
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry
-from server.masks import PLAIN, MaskOptions
 from server.pipeline import Pipeline
 from server.servicer import answer_unary
 from server.status import abort_with

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import cv2
 import grpc
@@ -201,7 +202,7 @@ def noisy_still_clip(frames: int = 20) -> list[np.ndarray]:
 
 def flicker(masks: list[np.ndarray]) -> float:
     """The share of foreground pixels that change from one frame to the next, averaged over the clip."""
-    return float(np.mean([(a != b).sum() / max(1, (b == 1).sum()) for a, b in zip(masks, masks[1:])]))
+    return float(np.mean([(a != b).sum() / max(1, (b == 1).sum()) for a, b in itertools.pairwise(masks)]))
 
 
 def test_smoothing_steadies_a_still_noisy_clip(client):

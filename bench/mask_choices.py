@@ -36,6 +36,7 @@ SIZES = {"640x480": (640, 480), "1080p": (1920, 1080), "4K": (3840, 2160)}
 def portrait(width: int, height: int, shift: int = 0) -> np.ndarray:
     """grace_hopper.bmp as a width x height BGR frame: scaled to the height, sides mirrored, moved `shift` px."""
     still = cv2.imread(str(SAMPLES / "grace_hopper.bmp"))
+    assert still is not None, "run from the repository root, beside ../shared/samples"
     side = round(still.shape[1] * height / still.shape[0])
     still = cv2.resize(still, (side, height), interpolation=cv2.INTER_AREA if side < 512 else cv2.INTER_CUBIC)
     pad = max(0, width - side)

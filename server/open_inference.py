@@ -159,5 +159,5 @@ def stack_masks(results: list[Segmentation], name: str = OUTPUT) -> np.ndarray:
         shown = ", ".join(f"{w}x{h}" for h, w in sizes)
         raise BadTensor(f"the images of one request must have one size, as {name} is one [N, H, W] tensor; "
                         f"got {shown}: send them in separate requests")
-    planes = [r.alpha if name == ALPHA else r.mask for r in results]
+    planes = [r.mask if name == OUTPUT or r.alpha is None else r.alpha for r in results]
     return np.ascontiguousarray(np.stack(planes).astype(np.uint8, copy=False))

@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from segmentation_client import blur_background, colorize, overlay
+from segmentation_client.visualize import foreground_weight
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp")
-OVERLAY, MASK, BLUR = "Overlay", "Mask", "Blur background"
+OVERLAY, MASK, BLUR, CUTOUT = "Overlay", "Mask", "Blur background", "Remove background"
 
 
 class UnreadableImage(ValueError):
@@ -23,7 +24,8 @@ class UnreadableImage(ValueError):
 
 @dataclass(frozen=True)
 class Display:
-    """How a result is drawn: the view (OVERLAY, MASK or BLUR), the overlay's opacity, class outlines or not."""
+    """How a result is drawn: the view (OVERLAY, MASK, BLUR or CUTOUT), the overlay's opacity, class outlines
+    or not."""
 
     view: str = OVERLAY
     opacity: float = 0.6
@@ -56,19 +58,33 @@ def decode_rgb(data: bytes) -> np.ndarray:
         raise UnreadableImage(f"not a readable image: {exc}") from None
 
 
-def render(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> np.ndarray:
-    """The result picture: the coloured mask alone, blended over the image, or the image with its
-    background (class 0) blurred, as in a video call; optionally outlined.
+def render(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display,
+           alpha: np.ndarray | None = None) -> np.ndarray:
+    """The result picture: the coloured mask alone, blended over the image, the image with its
+    background (class 0) blurred, as in a video call, or removed (black; `cutout` makes it transparent);
+    optionally outlined. `alpha` is the soft mask, when the model gives one: the blur and the removal then
+    fade along the outline instead of stepping.
 
-    Works for RGB or BGR pixels alike, given a palette in the same channel order.
+    Works for RGB or BGR pixels alike, given a palette in the same channel order; always 3 channels, so
+    video frames can be drawn with it.
     """
-    if display.view == MASK:
+    if display.view == CUTOUT:
+        weight = foreground_weight(mask, alpha)
+        picture: np.ndarray = cv2.blendLinear(image, np.zeros_like(image), weight, 1.0 - weight)
+    elif display.view == MASK:
         picture = colorize(mask, palette)
     elif display.view == BLUR:
-        picture = blur_background(image, mask, ksize=max(31, min(mask.shape[:2]) // 12))
+        picture = blur_background(image, mask, ksize=max(31, min(mask.shape[:2]) // 12), alpha=alpha)
     else:
         picture = overlay(image, mask, palette, display.opacity)
     return draw_outlines(picture, mask) if display.outlines else picture
+
+
+def cutout(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """The picture with its background transparent: (H, W, 4), the soft mask (or every class but 0) as alpha."""
+    if alpha is None:
+        alpha = np.where(mask != 0, np.uint8(255), np.uint8(0))
+    return np.dstack([image, alpha])
 
 
 def draw_outlines(picture: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
@@ -83,9 +99,15 @@ def draw_outlines(picture: np.ndarray, mask: np.ndarray, color: tuple[int, int, 
     return outlined
 
 
-def render_png(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> bytes:
-    """`render` of RGB pixels, as a PNG file."""
-    return png_bytes(render(image, mask, palette, display))
+def cutout_png(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
+    """`cutout` of RGB pixels, as an RGBA PNG file."""
+    return png_bytes(cutout(image, mask, alpha))
+
+
+def render_png(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display,
+               alpha: np.ndarray | None = None) -> bytes:
+    """`render` of RGB pixels, as a PNG file (RGBA for the cut-out)."""
+    return png_bytes(render(image, mask, palette, display, alpha))
 
 
 def coloured_mask_png(mask: np.ndarray, palette: np.ndarray) -> bytes:
@@ -94,9 +116,9 @@ def coloured_mask_png(mask: np.ndarray, palette: np.ndarray) -> bytes:
 
 
 def png_bytes(pixels: np.ndarray, *, rgb: bool = True) -> bytes:
-    """A PNG file of a mask (H, W) or a picture (H, W, 3)."""
+    """A PNG file of a mask (H, W) or a picture (H, W, 3), or (H, W, 4) with alpha."""
     if pixels.ndim == 3 and rgb:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:  # pragma: no cover - OpenCV fails only on an invalid array
         raise ValueError("PNG encoding failed")

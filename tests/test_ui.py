@@ -94,7 +94,7 @@ def test_uploaded_images_each_get_a_card_with_legend_and_downloads(app: AppTest)
     assert len(legends) == 2
     assert ">person <small>" in legends[0] and ">cat <small>" in legends[1]
     labels = [b.label for b in app.get("download_button")]
-    assert labels == ["Class-index PNG", "Coloured mask PNG", "Overlay PNG"] * 2
+    assert labels == ["Class-index PNG", "Coloured mask PNG", "Overlay PNG", "Transparent PNG"] * 2
     assert len(app.dataframe) == 2
 
 

@@ -97,6 +97,22 @@ def _costs_at(model: LoadedModel, width: int, height: int) -> dict[str, float]:
     }, rounds=9 if width > 2000 else 15)
 
 
+def guide_choice() -> None:
+    """The guided filter with the picture's colour as guide against its luma, as refine() uses."""
+    print("cv2.ximgproc.guidedFilter of a float plane, guide in colour vs luma (ms, median, interleaved):")
+    for name in ("640x480", "1080p"):
+        width, height = SIZES[name]
+        colour = cv2.cvtColor(portrait(width, height), cv2.COLOR_BGR2RGB)
+        luma = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)
+        plane = np.random.default_rng(0).random((height, width), dtype=np.float32)
+        radius = max(2, round(2 * width / 256))
+        ms = interleaved({
+            "colour": lambda: cv2.ximgproc.guidedFilter(colour, plane, radius, masks.REFINE_EPS),  # noqa: B023
+            "luma": lambda: cv2.ximgproc.guidedFilter(luma, plane, radius, masks.REFINE_EPS),  # noqa: B023
+        }, rounds=5, runs=1)
+        print(f"  {name:8} colour {ms['colour']:7.1f}  luma {ms['luma']:7.1f}")
+
+
 def throughput(model: LoadedModel) -> None:
     """The whole per-frame pipeline at 640x480, as a live stream sends it."""
     transform, spec = model.transform, model.spec
@@ -175,6 +191,7 @@ def main() -> None:
     settings = ServerSettings(workers=1, threads=1, metrics_port=None, download=False)
     model = load_model(Path("model_repository/selfie-segmentation"), settings)
     postprocess_costs(model)
+    guide_choice()
     throughput(model)
     steadiness(model)
 

@@ -193,6 +193,17 @@ def test_open_inference_alpha_output(client):
     assert refused.value.reason == "NO_SOFT_MASK"
 
 
+def test_open_inference_alpha_over_rest(rest):
+    pixels = np.zeros((1, 2, 2, 3), np.uint8)
+    body = {"inputs": [{"name": "IMAGE", "datatype": "UINT8", "shape": [1, 2, 2, 3], "data": pixels.ravel().tolist()}],
+            "outputs": [{"name": "MASK"}, {"name": "ALPHA"}]}
+    answer = rest.post(f"/v2/models/{SELFIE}/infer", json=body)
+    assert answer.status_code == 200
+    assert [(o["name"], o["shape"]) for o in answer.json()["outputs"]] == [("MASK", [1, 2, 2]), ("ALPHA", [1, 2, 2])]
+    refused = rest.post(f"/v2/models/{DEFAULT_MODEL}/infer", json=body)
+    assert refused.status_code == 400 and refused.json()["reason"] == "NO_SOFT_MASK"
+
+
 def noisy_still_clip(frames: int = 20) -> list[np.ndarray]:
     """A still camera: one 640x480 picture of a person, with fresh sensor noise in every frame."""
     still = cv2.resize(cv2.imread(str(SAMPLES / "grace_hopper.bmp")), (640, 480))

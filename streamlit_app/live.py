@@ -45,6 +45,7 @@ class Controls:
     display: Display
     max_fps: float = 0.0  # 0: as fast as the server answers
     palettes: dict[str, np.ndarray] = field(default_factory=dict, compare=False)  # model id -> RGB palette
+    soft_masks: frozenset[str] = frozenset()  # the models that give a soft mask: asked for it, for soft edges
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,11 @@ class LiveSegmenter:
         palette = controls.palettes.get(result.model) if result is not None else None
         if result is None or palette is None or result.mask.size == 0:
             return image
-        mask = result.mask
+        mask, alpha = result.mask, result.alpha
         if mask.shape[:2] != image.shape[:2]:  # WebRTC may change the resolution mid-stream
             mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT)
-        return render(image, mask, np.ascontiguousarray(palette[:, ::-1]), controls.display)
+            alpha = None if alpha is None else cv2.resize(alpha, (image.shape[1], image.shape[0]))
+        return render(image, mask, np.ascontiguousarray(palette[:, ::-1]), controls.display, alpha)
 
     def numbers(self) -> LiveNumbers:
         fps, latency, dropped, skipped = self._stats.live()
@@ -181,7 +183,8 @@ class LiveSegmenter:
         try:
             with self._open_client() as client:
                 results = client.stream(Sender(frames, in_flight, stats, JPEG_QUALITY), controls.model,
-                                        drop_policy="latest", max_fps=controls.max_fps)
+                                        drop_policy="latest", max_fps=controls.max_fps,
+                                        alpha=controls.model in controls.soft_masks)
                 receive(results, in_flight, stats, watched, stop)
             if not stop.is_set():  # the server ended the stream (e.g. it is shutting down)
                 raise Unavailable("the server ended the stream", grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")

@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from segmentation_client import blur_background, overlay
+from segmentation_client import SegmentResult, blur_background, overlay
 from streamlit_app.imaging import BLUR, CUTOUT, Display, cutout, cutout_png, render
+from streamlit_app.live import Controls, LiveSegmenter
+from webcam_client.render import View, picture
 
 PALETTE = np.array([[0, 0, 0], [255, 0, 0]], np.uint8)
 
@@ -74,3 +76,18 @@ def test_render_draws_removal_on_black_and_blur_with_the_soft_mask():
     soft_blur = render(image, mask, PALETTE, Display(BLUR, outlines=False), alpha)
     hard_blur = render(image, mask, PALETTE, Display(BLUR, outlines=False))
     assert not np.array_equal(soft_blur[:, 40:50], hard_blur[:, 40:50])
+
+
+def test_the_live_tab_and_the_webcam_blur_with_the_soft_mask():
+    image, mask, alpha = scene()
+    soft = SegmentResult("selfie", mask=mask, alpha=alpha)
+    hard = SegmentResult("selfie", mask=mask)
+    controls = Controls("selfie", Display(BLUR, outlines=False), palettes={"selfie": PALETTE})
+    live_soft, live_hard = LiveSegmenter.draw(image, soft, controls), LiveSegmenter.draw(image, hard, controls)
+    assert np.array_equal(live_soft, render(image, mask, PALETTE[:, ::-1], controls.display, alpha))
+    assert not np.array_equal(live_soft, live_hard)
+    # A frame of another size than the mask (WebRTC changed resolution): mask and alpha follow it.
+    assert LiveSegmenter.draw(cv2.resize(image, (200, 80)), soft, controls).shape == (80, 200, 3)
+    view = View(mode="original", blur=True)
+    assert np.array_equal(picture(image, soft, PALETTE, view), blur_background(image, mask, alpha=alpha))
+    assert np.array_equal(picture(image, hard, PALETTE, view), blur_background(image, mask))

@@ -58,7 +58,7 @@ def picture(image: np.ndarray, result: SegmentResult | None, palette_bgr: np.nda
         return image
     mask = result.mask
     if view.blur:
-        image = blur_background(image, mask)
+        image = blur_background(image, mask, alpha=result.alpha)  # soft-edged where the model gives a soft mask
     if view.mode == "overlay":
         return overlay(image, mask, palette_bgr, view.opacity)
     if view.mode == "mask":

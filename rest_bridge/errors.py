@@ -76,14 +76,8 @@ class HeadersTooLarge(BridgeError):
         super().__init__(f"request headers are {size} bytes, over the limit of {limit} bytes")
 
 
-class InvalidParameter(BridgeError):
-    """A query parameter that is valid alone but not with the others."""
-
-    reason = "INVALID_PARAMETER"
-
-
 class UnknownClass(BridgeError):
-    """`classes=` names a class the model does not have."""
+    """`classes=` names a class the model does not have: like an unknown model, a name that is not found."""
 
     reason = "UNKNOWN_CLASS"
 
@@ -120,8 +114,7 @@ class ErrorBody(BaseModel):
 HTTP_STATUS: dict[type[Exception], int] = {
     InvalidInput: 422,
     MissingImage: 422,
-    UnknownClass: 422,
-    InvalidParameter: 422,
+    UnknownClass: 404,
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
     BodyTimeout: 408,
@@ -144,7 +137,8 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
           ("INVALID_REQUEST", "Missing boundary in multipart.")),
     401: ("The bridge runs with an auth token: send `Authorization: Bearer <token>`.",
           ("UNAUTHENTICATED", "missing or wrong bearer token in the Authorization header")),
-    404: ("Unknown model id (reason MODEL_NOT_FOUND).",
+    404: (("Unknown model id (reason MODEL_NOT_FOUND), or a class in `classes` that the model does not have "
+          "(UNKNOWN_CLASS)."),
           ("MODEL_NOT_FOUND", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal")),
     409: (("The model is known but cannot run: its folder or weights are wrong (gRPC FAILED_PRECONDITION, "
           "reason MODEL_UNAVAILABLE)."),
@@ -157,8 +151,8 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
           ("UNSUPPORTED_MEDIA_TYPE", ("unsupported content type 'text/plain'; send multipart/form-data with a "
            "field 'file', or the raw image as image/jpeg, image/png, image/bmp, image/webp"))),
     422: (("The image cannot be decoded (CORRUPT_IMAGE, UNSUPPORTED_FORMAT), is missing (NO_IMAGE) or too large "
-          "in pixels (IMAGE_TOO_LARGE), a parameter is invalid (INVALID_PARAMETER), `classes` names a class the "
-          "model does not have (UNKNOWN_CLASS), or a soft mask was asked of a model that has none (NO_SOFT_MASK)."),
+          "in pixels (IMAGE_TOO_LARGE), a parameter is invalid (INVALID_PARAMETER), or a soft mask was asked of a "
+          "model that has none (NO_SOFT_MASK)."),
           ("UNSUPPORTED_FORMAT", "not a JPEG, PNG, BMP or WebP image (starts with b'hello')")),
     429: (("The gRPC server is at a limit: concurrent calls or streams (OVERLOADED), or the size of a message "
            "(RESOURCE_EXHAUSTED); retry after Retry-After seconds."),

@@ -112,7 +112,7 @@ def cutout_alpha(result: SegmentResult, foreground: frozenset[int], soft: bool) 
     """The cut-out's alpha: the soft mask (or its inverse, for class 0) where the model gives one and the
     foreground is one of its two classes; else 255 on the foreground classes' pixels, 0 elsewhere."""
     alpha = result.alpha
-    if soft and alpha is not None and foreground <= {0, 1}:
+    if soft and alpha is not None and foreground and foreground <= {0, 1}:
         if foreground == {1}:
             return alpha
         return 255 - alpha if foreground == {0} else np.full_like(alpha, 255)

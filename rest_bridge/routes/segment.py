@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rest_bridge import render
 from rest_bridge.deps import ClientDep, ImageDep, PalettesDep
-from rest_bridge.errors import InvalidParameter, UnknownClass, error_responses
+from rest_bridge.errors import UnknownClass, error_responses
 from rest_bridge.schemas import ImageFormat, OutputFormat, SegmentJSON
 from rest_bridge.state import PaletteCache
 from rest_bridge.upload import REQUEST_BODY, Upload
@@ -63,8 +63,9 @@ FormatQuery = Annotated[OutputFormat, Query(description=(
 RefineQuery = Annotated[bool, Query(description=(
     "Move the mask's edges onto the picture's (a guided filter with the image as guide); costs time."))]
 ClassesQuery = Annotated[str | None, Query(max_length=2000, description=(
-    "`format=cutout` only: the foreground classes, comma-separated labels or class ids; "
-    "default every class but 0. An unknown class: 422 UNKNOWN_CLASS."), examples=["person", "8,12"])]
+    "The foreground classes of `format=cutout` (other formats do not use it, as only `overlay` uses `opacity`): "
+    "comma-separated labels or class ids; default every class but 0. A class the model does not have: "
+    "404 UNKNOWN_CLASS."), examples=["person", "8,12"])]
 OpacityQuery = Annotated[float, Query(ge=0, le=1, description="Weight of the mask colour in `overlay`, 0..1.")]
 ImageFormatQuery = Annotated[ImageFormat, Query(description="Encoding of the `overlay` image.")]
 
@@ -87,22 +88,17 @@ async def segment(
     Every successful answer carries X-Model, X-Classes, X-Timings-Total-Ms, X-Image-Width,
     X-Image-Height and Server-Timing headers, whatever the format.
     """
-    if classes is not None and format is not OutputFormat.cutout:
-        raise InvalidParameter(f"classes applies to format=cutout only, not format={format.value}")
     started = time.perf_counter()
     # A cut-out is soft-edged where the model gives a soft mask: whether it does decides what to ask for.
     info = await palettes.info(model) if format is OutputFormat.cutout else None
-    foreground = foreground_classes(classes, info) if info is not None else None
+    if info is not None:
+        foreground_classes(classes, info)  # an unknown class is refused before the model runs
     alpha = format is OutputFormat.alpha or (info is not None and info.soft_mask)
     result = await client.segment(image.data, model=model or None, mask_encoding="png", alpha=alpha,
                                   refine_edges=refine_edges)
     rpc_done = time.perf_counter()
     if format is OutputFormat.cutout:
-        info = info or await palettes.info(result.model)
-        soft = info is not None and info.soft_mask
-        foreground = foreground or foreground_classes(classes, info)
-        cut = render.cutout_alpha(result, foreground, soft)
-        body, media_type = await run_in_threadpool(render.cutout_png, image.data, cut), "image/png"
+        body, media_type = await _cutout(result, image, palettes, info, classes), "image/png"
     else:
         body, media_type = await _render(result, image, palettes, format, opacity, image_format)
     rendered = time.perf_counter()
@@ -127,6 +123,15 @@ def foreground_classes(classes: str | None, info: ModelInfo | None) -> frozenset
             model = info.id if info is not None else "the model"
             raise UnknownClass(f"classes: {name!r} is not a class of {model}; its classes are: {known}")
     return frozenset(chosen)
+
+
+async def _cutout(result: SegmentResult, image: Upload, palettes: PaletteCache, info: ModelInfo | None,
+                  classes: str | None) -> bytes:
+    """The RGBA cut-out. The model's info, when the cache had none before the call, is fetched now."""
+    info = info or await palettes.info(result.model)
+    alpha = render.cutout_alpha(result, foreground_classes(classes, info), info is not None and info.soft_mask)
+    # Decoding and encoding the picture take tens of ms of CPU: off the event loop.
+    return await run_in_threadpool(render.cutout_png, image.data, alpha)
 
 
 async def _render(result: SegmentResult, image: Upload, palettes: PaletteCache, format: OutputFormat,

@@ -114,8 +114,9 @@ def foreground_probability(output: np.ndarray, kind: str, n_classes: int) -> np.
     if kind == "probability":
         return single_plane(output).astype(np.float32, copy=False)
     axis = channel_axis(output.shape, n_classes)
-    difference = np.take(output, 0, axis) - np.take(output, 1, axis)
-    return (1.0 / (1.0 + np.exp(difference.astype(np.float32, copy=False)))).astype(np.float32, copy=False)
+    difference = (np.take(output, 0, axis) - np.take(output, 1, axis)).astype(np.float32, copy=False)
+    # Clipped so that exp stays finite in float32; past 60 the probability is 0 or 1 to float32 precision.
+    return (1.0 / (1.0 + np.exp(np.clip(difference, -60.0, 60.0)))).astype(np.float32, copy=False)
 
 
 def _crop(plane: np.ndarray, where: Placement) -> np.ndarray:

@@ -86,6 +86,9 @@ def test_two_class_scores_give_a_soft_mask_through_softmax(tmp_path):
     assert alpha is not None and alpha[120, 160] > 250 and alpha[0, 0] < 5
     channels_last, _ = display_masks(output.transpose(1, 2, 0), scores, WHERE, MaskOptions())
     assert np.array_equal(mask, channels_last)
+    with np.errstate(all="raise"):  # huge logits: no overflow, a sure 0 or 255 away from the edge
+        _, sure = display_masks(output * 1000, scores, WHERE, MaskOptions(alpha=True))
+    assert sure is not None and sure[120, 160] == 255 and sure[0, 0] == 0
 
 
 def test_many_classes_argmax_at_the_display_size(tmp_path):

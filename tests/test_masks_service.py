@@ -109,6 +109,8 @@ def test_a_soft_mask_of_a_model_without_one_is_refused_with_its_reason(selfie_se
     assert client.segment(PHOTO, DEFAULT_MODEL).ok  # the server goes on
     models = {m.id: m for m in client.list_models()}
     assert models[SELFIE].soft_mask and not models[DEFAULT_MODEL].soft_mask
+    listed = {m["id"]: m["soft_mask"] for m in rest.get("/v1/models").json()["models"]}
+    assert listed[SELFIE] and not listed[DEFAULT_MODEL]
 
 
 def post(rest: httpx.Client, photo: bytes, **params: str) -> httpx.Response:

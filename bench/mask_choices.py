@@ -121,8 +121,10 @@ def throughput(model: LoadedModel) -> None:
 
     def pipeline(options: MaskOptions | None) -> Callable[[], object]:
         def run() -> object:
-            target = None if options is not None and options.refine_edges else transform.size
-            decoded = imaging.decode(EncodedImage(frame), 40_000_000, target, transform.stretch)
+            if options is not None and options.refine_edges:  # as the pipeline decodes a guide
+                decoded = imaging.decode(EncodedImage(frame), 40_000_000, masks.GUIDE_BOX)
+            else:
+                decoded = imaging.decode(EncodedImage(frame), 40_000_000, transform.size, transform.stretch)
             tensor, valid = transform(decoded.rgb)
             output = model.backend.run(tensor)[0]
             if options is None:

@@ -13,6 +13,7 @@ works at no more than `REFINE_PIXELS`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ BAND_PIXELS = 1 << 23
 # The guided filter's cost grows with the pixels it filters (`python -m bench.mask_choices`): past this many it
 # works on a smaller copy of the picture, whose result is then resized like the model's output.
 REFINE_PIXELS = 1 << 19
+# How large a picture refining needs, as a square its long side fits in: the REFINE_PIXELS working size of
+# any picture up to 4:1. A JPEG is decoded (reduced in its decoder) no larger than that needs.
+_GUIDE_SIDE = 2 * math.isqrt(REFINE_PIXELS)
+GUIDE_BOX = (_GUIDE_SIDE, _GUIDE_SIDE)
 # Regularisation of the guided filter for a guide in 0..255: edges weaker than about sqrt(EPS) grey levels
 # are smoothed over, stronger ones are kept.
 REFINE_EPS = (0.04 * 255) ** 2
@@ -83,7 +88,8 @@ def display_masks(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One image's output (no batch axis) as (class ids, soft mask or None), both (height, width) uint8.
 
-    `guide`: the picture as RGB at the display size, needed when `options.refine_edges`.
+    `guide`: the picture as RGB, needed when `options.refine_edges`: at the display size, or smaller (as
+    decoded for GUIDE_BOX); refining works at its size, up to REFINE_PIXELS.
     """
     out = spec.config.output
     if options.refine_edges and guide is None:

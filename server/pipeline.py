@@ -121,9 +121,10 @@ class Pipeline:
     ) -> Segmentation:
         timings = Timings(queue_ms=(t0 - received_at) * 1000 if received_at else 0.0)
         transform = model.transform
-        # Refining edges needs every pixel of the picture as guide: no reduced JPEG decoding then.
-        target = None if options.refine_edges else transform.size
-        decoded = imaging.decode(image, self._max_pixels, target, transform.stretch)
+        if options.refine_edges:  # the picture is the guide: decoded as large as refining uses, not the model
+            decoded = imaging.decode(image, self._max_pixels, masks.GUIDE_BOX)
+        else:
+            decoded = imaging.decode(image, self._max_pixels, transform.size, transform.stretch)
         t1 = time.perf_counter()
         tensor, valid = transform(decoded.rgb)
         t2 = time.perf_counter()

@@ -3,7 +3,7 @@
 Decode (Pillow with JPEG draft mode, as the server does, vs full Pillow vs OpenCV), resize
 interpolation, the zlib level of PNG masks (time and size), and for the fast models: float
 normalisation (numpy vs a look-up table) and counting class areas (np.bincount vs cv2.calcHist).
-Median of many runs each.
+Median of many runs each. Then the costs of masks at the input's size (bench/mask_choices.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from bench import mask_choices
 from server import imaging
 from server.imaging import EncodedImage
 from server.model_config import load_spec
@@ -84,6 +85,7 @@ def main() -> None:
         took = median_ms(partial(imaging.encode_png, mask, level))
         print(f"  no filter, RLE, zlib {level} (server) {took:5.2f} ms  {size:7d} B")
     fast_models()
+    mask_choices.main()
 
 
 def fast_models() -> None:

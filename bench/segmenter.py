@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from server import imaging
+from server import imaging, masks
 from server.config import ServerSettings
 from server.imaging import EncodedImage
 from server.loading import load_model
@@ -34,6 +34,6 @@ class Segmenter:
         transform = self.model.transform
         decoded = imaging.decode(EncodedImage(data), 40_000_000, transform.size, transform.stretch)
         tensor, valid = transform(decoded.rgb)
-        model_mask = self.model.class_ids(self.model.backend.run(tensor)[0])
-        mask = imaging.restore_mask(model_mask, valid, decoded.width, decoded.height, transform.size)
+        where = masks.Placement(valid, transform.size, decoded.width, decoded.height)
+        mask, _ = masks.display_masks(self.model.backend.run(tensor)[0], self.model.spec, where, masks.PLAIN)
         return imaging.encode_png(mask)

@@ -20,9 +20,9 @@ LIVE_MAX_DROP = 0.01
 
 
 async def _camera(client: AsyncSegmentationClient, model: str, frame: bytes, policy: str, fps: float,
-                  seconds: float, delay: float = 0.0) -> tuple[list[float], int, int]:
+                  seconds: float, delay: float = 0.0, options: dict | None = None) -> tuple[list[float], int, int]:
     """One stream offering `frame` at `fps` (0: as fast as the server takes them) from `delay` seconds on:
-    latencies, offered, dropped."""
+    latencies, offered, dropped. `options`: the stream's mask options (alpha, refine_edges, smoothing)."""
     await asyncio.sleep(delay)
     sent: dict[int, float] = {}
     end = time.perf_counter() + seconds
@@ -37,7 +37,7 @@ async def _camera(client: AsyncSegmentationClient, model: str, frame: bytes, pol
                 await asyncio.sleep(max(0.0, sent[frame_id] + 1 / fps - time.perf_counter()))
 
     latencies, dropped = [], 0
-    async for result in client.stream(frames(), model, drop_policy=policy):
+    async for result in client.stream(frames(), model, drop_policy=policy, **(options or {})):
         latencies.append((time.perf_counter() - sent[result.frame_id]) * 1000)
         dropped = result.frames_dropped
     return latencies, len(sent), dropped
@@ -54,13 +54,13 @@ def grpc_stream(client: AsyncSegmentationClient, model: str, frame: bytes, polic
 
 
 async def live(client: AsyncSegmentationClient, model: str, frame: bytes, streams: int,
-               seconds: float) -> tuple[float, list[float], dict]:
+               seconds: float, options: dict | None = None) -> tuple[float, list[float], dict]:
     """`streams` cameras at 30 fps at once (LATEST, as a live camera streams); passes when each keeps p95 <=
     two frame intervals with under 1 % of its frames dropped. Independent cameras do not shoot in step:
     their starts are spread over one frame interval."""
     start = time.perf_counter()
-    results = await asyncio.gather(*(_camera(client, model, frame, "latest", LIVE_FPS, seconds, i / LIVE_FPS / streams)
-                                      for i in range(streams)))
+    results = await asyncio.gather(*(_camera(client, model, frame, "latest", LIVE_FPS, seconds, i / LIVE_FPS / streams,
+                                             options) for i in range(streams)))
     elapsed = time.perf_counter() - start
     worst_p95 = max(float(np.percentile(lat, 95)) if lat else float("inf") for lat, _, _ in results)
     worst_drop = max(dropped / max(1, offered) for _, offered, dropped in results)

@@ -21,19 +21,19 @@ ROLES: dict[str, tuple[str, ...]] = {
     # python -m server, the lean image: LiteRT and ONNX Runtime, health, reflection, metrics.
     "server": (
         "ai-edge-litert", "onnxruntime", "grpcio", "grpcio-health-checking", "grpcio-reflection",
-        "grpcio-status", "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
+        "grpcio-status", "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-contrib-python-headless", "pydantic", "pydantic-settings",
         "prometheus-client",
     ),
     # python -m rest_bridge: FastAPI on uvicorn (WebSockets, multipart forms), the gRPC client, metrics.
     "bridge": (
         "fastapi", "uvicorn", "python-multipart", "websockets", "grpcio", "grpcio-health-checking", "grpcio-status",
-        "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-python-headless", "pydantic", "pydantic-settings",
+        "googleapis-common-protos", "protobuf", "numpy", "pillow", "opencv-contrib-python-headless", "pydantic", "pydantic-settings",
         "prometheus-client",
     ),
     # streamlit run streamlit_app/app.py and the gRPC client.
     "ui": (
         "streamlit", "streamlit-webrtc", "aiortc", "grpcio", "grpcio-health-checking", "grpcio-status", "googleapis-common-protos", "protobuf",
-        "numpy", "pillow", "opencv-python-headless",
+        "numpy", "pillow", "opencv-contrib-python-headless",
         "pydantic", "pydantic-settings",
     ),
     # Added to the server image by the torch variants (server-torch, server-cuda).

@@ -24,47 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protos/segmentation.proto\x12\x0fsegmentation.v1\"e\n\x08RawImage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12,\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1c.segmentation.v1.PixelFormat\"N\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12(\n\x03raw\x18\x02 \x01(\x0b\x32\x19.segmentation.v1.RawImageH\x00\x42\x08\n\x06source\"R\n\rStreamOptions\x12\x30\n\x0b\x64rop_policy\x18\x01 \x01(\x0e\x32\x1b.segmentation.v1.DropPolicy\x12\x0f\n\x07max_fps\x18\x02 \x01(\x02\"\xc6\x01\n\x0eSegmentRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12%\n\x05image\x18\x02 \x01(\x0b\x32\x16.segmentation.v1.Image\x12\x10\n\x08\x66rame_id\x18\x03 \x01(\x04\x12\x34\n\rmask_encoding\x18\x04 \x01(\x0e\x32\x1d.segmentation.v1.MaskEncoding\x12\x36\n\x0estream_options\x18\x05 \x01(\x0b\x32\x1e.segmentation.v1.StreamOptions\"d\n\x04Mask\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12/\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1d.segmentation.v1.MaskEncoding\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"S\n\tClassArea\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\r\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x66raction\x18\x03 \x01(\x02\x12\x13\n\x0bpixel_count\x18\x04 \x01(\x04\"\x98\x01\n\x07Timings\x12\x11\n\tdecode_ms\x18\x01 \x01(\x02\x12\x15\n\rpreprocess_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x16\n\x0epostprocess_ms\x18\x04 \x01(\x02\x12\x11\n\tencode_ms\x18\x05 \x01(\x02\x12\x10\n\x08total_ms\x18\x06 \x01(\x02\x12\x10\n\x08queue_ms\x18\x07 \x01(\x02\";\n\nFrameError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xf3\x01\n\x0fSegmentResponse\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\r\n\x05model\x18\x02 \x01(\t\x12#\n\x04mask\x18\x03 \x01(\x0b\x32\x15.segmentation.v1.Mask\x12+\n\x07\x63lasses\x18\x04 \x03(\x0b\x32\x1a.segmentation.v1.ClassArea\x12)\n\x07timings\x18\x05 \x01(\x0b\x32\x18.segmentation.v1.Timings\x12\x16\n\x0e\x66rames_dropped\x18\x06 \x01(\x04\x12*\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x1b.segmentation.v1.FrameError\"\x13\n\x11ListModelsRequest\"(\n\x05\x43olor\x12\t\n\x01r\x18\x01 \x01(\r\x12\t\n\x01g\x18\x02 \x01(\r\x12\t\n\x01\x62\x18\x03 \x01(\r\"\x95\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07runtime\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x11\n\tavailable\x18\x04 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x05 \x01(\t\x12\x13\n\x0binput_width\x18\x06 \x01(\r\x12\x14\n\x0cinput_height\x18\x07 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\'\n\x07palette\x18\t \x03(\x0b\x32\x16.segmentation.v1.Color\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x12\x12\n\nis_default\x18\x0b \x01(\x08\x12\x0f\n\x07licence\x18\x0c \x01(\t\x12\x0e\n\x06source\x18\r \x01(\t\"W\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.segmentation.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t*\xb7\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x0c\n\x08NO_IMAGE\x10\x01\x12\x16\n\x12UNSUPPORTED_FORMAT\x10\x02\x12\x11\n\rCORRUPT_IMAGE\x10\x03\x12\x13\n\x0fIMAGE_TOO_LARGE\x10\x04\x12\x11\n\rBAD_RAW_IMAGE\x10\x05\x12\x0e\n\nBAD_TENSOR\x10\x06\x12\x13\n\x0fMODEL_NOT_FOUND\x10\x07\x12\x15\n\x11MODEL_UNAVAILABLE\x10\x08\x12\x11\n\rMODEL_LOADING\x10\t\x12\x11\n\rSHUTTING_DOWN\x10\n\x12\x0e\n\nOVERLOADED\x10\x0b\x12\x14\n\x10\x44\x45\x41\x44LINE_EXPIRED\x10\x0c\x12\x13\n\x0fUNAUTHENTICATED\x10\r\x12\x0c\n\x08INTERNAL\x10\x0e*Y\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11PIXEL_FORMAT_RGB8\x10\x01\x12\x15\n\x11PIXEL_FORMAT_BGR8\x10\x02*[\n\x0cMaskEncoding\x12\x1d\n\x19MASK_ENCODING_UNSPECIFIED\x10\x00\x12\x15\n\x11MASK_ENCODING_PNG\x10\x01\x12\x15\n\x11MASK_ENCODING_RAW\x10\x02*W\n\nDropPolicy\x12\x1b\n\x17\x44ROP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44ROP_POLICY_LATEST\x10\x01\x12\x14\n\x10\x44ROP_POLICY_NONE\x10\x02\x32\x88\x02\n\tSegmenter\x12L\n\x07Segment\x12\x1f.segmentation.v1.SegmentRequest\x1a .segmentation.v1.SegmentResponse\x12V\n\rSegmentStream\x12\x1f.segmentation.v1.SegmentRequest\x1a .segmentation.v1.SegmentResponse(\x01\x30\x01\x12U\n\nListModels\x12\".segmentation.v1.ListModelsRequest\x1a#.segmentation.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protos/segmentation.proto\x12\x0fsegmentation.v1\"e\n\x08RawImage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12,\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1c.segmentation.v1.PixelFormat\"N\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12(\n\x03raw\x18\x02 \x01(\x0b\x32\x19.segmentation.v1.RawImageH\x00\x42\x08\n\x06source\"e\n\rStreamOptions\x12\x30\n\x0b\x64rop_policy\x18\x01 \x01(\x0e\x32\x1b.segmentation.v1.DropPolicy\x12\x0f\n\x07max_fps\x18\x02 \x01(\x02\x12\x11\n\tsmoothing\x18\x03 \x01(\x02\"\xeb\x01\n\x0eSegmentRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12%\n\x05image\x18\x02 \x01(\x0b\x32\x16.segmentation.v1.Image\x12\x10\n\x08\x66rame_id\x18\x03 \x01(\x04\x12\x34\n\rmask_encoding\x18\x04 \x01(\x0e\x32\x1d.segmentation.v1.MaskEncoding\x12\x36\n\x0estream_options\x18\x05 \x01(\x0b\x32\x1e.segmentation.v1.StreamOptions\x12\r\n\x05\x61lpha\x18\x06 \x01(\x08\x12\x14\n\x0crefine_edges\x18\x07 \x01(\x08\"d\n\x04Mask\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12/\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1d.segmentation.v1.MaskEncoding\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"S\n\tClassArea\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\r\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x66raction\x18\x03 \x01(\x02\x12\x13\n\x0bpixel_count\x18\x04 \x01(\x04\"\x98\x01\n\x07Timings\x12\x11\n\tdecode_ms\x18\x01 \x01(\x02\x12\x15\n\rpreprocess_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x16\n\x0epostprocess_ms\x18\x04 \x01(\x02\x12\x11\n\tencode_ms\x18\x05 \x01(\x02\x12\x10\n\x08total_ms\x18\x06 \x01(\x02\x12\x10\n\x08queue_ms\x18\x07 \x01(\x02\";\n\nFrameError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x99\x02\n\x0fSegmentResponse\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\r\n\x05model\x18\x02 \x01(\t\x12#\n\x04mask\x18\x03 \x01(\x0b\x32\x15.segmentation.v1.Mask\x12+\n\x07\x63lasses\x18\x04 \x03(\x0b\x32\x1a.segmentation.v1.ClassArea\x12)\n\x07timings\x18\x05 \x01(\x0b\x32\x18.segmentation.v1.Timings\x12\x16\n\x0e\x66rames_dropped\x18\x06 \x01(\x04\x12*\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x1b.segmentation.v1.FrameError\x12$\n\x05\x61lpha\x18\x08 \x01(\x0b\x32\x15.segmentation.v1.Mask\"\x13\n\x11ListModelsRequest\"(\n\x05\x43olor\x12\t\n\x01r\x18\x01 \x01(\r\x12\t\n\x01g\x18\x02 \x01(\r\x12\t\n\x01\x62\x18\x03 \x01(\r\"\xa8\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07runtime\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x11\n\tavailable\x18\x04 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x05 \x01(\t\x12\x13\n\x0binput_width\x18\x06 \x01(\r\x12\x14\n\x0cinput_height\x18\x07 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\'\n\x07palette\x18\t \x03(\x0b\x32\x16.segmentation.v1.Color\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x12\x12\n\nis_default\x18\x0b \x01(\x08\x12\x0f\n\x07licence\x18\x0c \x01(\t\x12\x0e\n\x06source\x18\r \x01(\t\x12\x11\n\tsoft_mask\x18\x0e \x01(\x08\"W\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.segmentation.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t*\xc9\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x0c\n\x08NO_IMAGE\x10\x01\x12\x16\n\x12UNSUPPORTED_FORMAT\x10\x02\x12\x11\n\rCORRUPT_IMAGE\x10\x03\x12\x13\n\x0fIMAGE_TOO_LARGE\x10\x04\x12\x11\n\rBAD_RAW_IMAGE\x10\x05\x12\x0e\n\nBAD_TENSOR\x10\x06\x12\x13\n\x0fMODEL_NOT_FOUND\x10\x07\x12\x15\n\x11MODEL_UNAVAILABLE\x10\x08\x12\x11\n\rMODEL_LOADING\x10\t\x12\x11\n\rSHUTTING_DOWN\x10\n\x12\x0e\n\nOVERLOADED\x10\x0b\x12\x14\n\x10\x44\x45\x41\x44LINE_EXPIRED\x10\x0c\x12\x13\n\x0fUNAUTHENTICATED\x10\r\x12\x0c\n\x08INTERNAL\x10\x0e\x12\x10\n\x0cNO_SOFT_MASK\x10\x0f*Y\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11PIXEL_FORMAT_RGB8\x10\x01\x12\x15\n\x11PIXEL_FORMAT_BGR8\x10\x02*[\n\x0cMaskEncoding\x12\x1d\n\x19MASK_ENCODING_UNSPECIFIED\x10\x00\x12\x15\n\x11MASK_ENCODING_PNG\x10\x01\x12\x15\n\x11MASK_ENCODING_RAW\x10\x02*W\n\nDropPolicy\x12\x1b\n\x17\x44ROP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44ROP_POLICY_LATEST\x10\x01\x12\x14\n\x10\x44ROP_POLICY_NONE\x10\x02\x32\x88\x02\n\tSegmenter\x12L\n\x07Segment\x12\x1f.segmentation.v1.SegmentRequest\x1a .segmentation.v1.SegmentResponse\x12V\n\rSegmentStream\x12\x1f.segmentation.v1.SegmentRequest\x1a .segmentation.v1.SegmentResponse(\x01\x30\x01\x12U\n\nListModels\x12\".segmentation.v1.ListModelsRequest\x1a#.segmentation.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.segmentation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORREASON']._serialized_start=1596
-  _globals['_ERRORREASON']._serialized_end=1907
-  _globals['_PIXELFORMAT']._serialized_start=1909
-  _globals['_PIXELFORMAT']._serialized_end=1998
-  _globals['_MASKENCODING']._serialized_start=2000
-  _globals['_MASKENCODING']._serialized_end=2091
-  _globals['_DROPPOLICY']._serialized_start=2093
-  _globals['_DROPPOLICY']._serialized_end=2180
+  _globals['_ERRORREASON']._serialized_start=1709
+  _globals['_ERRORREASON']._serialized_end=2038
+  _globals['_PIXELFORMAT']._serialized_start=2040
+  _globals['_PIXELFORMAT']._serialized_end=2129
+  _globals['_MASKENCODING']._serialized_start=2131
+  _globals['_MASKENCODING']._serialized_end=2222
+  _globals['_DROPPOLICY']._serialized_start=2224
+  _globals['_DROPPOLICY']._serialized_end=2311
   _globals['_RAWIMAGE']._serialized_start=46
   _globals['_RAWIMAGE']._serialized_end=147
   _globals['_IMAGE']._serialized_start=149
   _globals['_IMAGE']._serialized_end=227
   _globals['_STREAMOPTIONS']._serialized_start=229
-  _globals['_STREAMOPTIONS']._serialized_end=311
-  _globals['_SEGMENTREQUEST']._serialized_start=314
-  _globals['_SEGMENTREQUEST']._serialized_end=512
-  _globals['_MASK']._serialized_start=514
-  _globals['_MASK']._serialized_end=614
-  _globals['_CLASSAREA']._serialized_start=616
-  _globals['_CLASSAREA']._serialized_end=699
-  _globals['_TIMINGS']._serialized_start=702
-  _globals['_TIMINGS']._serialized_end=854
-  _globals['_FRAMEERROR']._serialized_start=856
-  _globals['_FRAMEERROR']._serialized_end=915
-  _globals['_SEGMENTRESPONSE']._serialized_start=918
-  _globals['_SEGMENTRESPONSE']._serialized_end=1161
-  _globals['_LISTMODELSREQUEST']._serialized_start=1163
-  _globals['_LISTMODELSREQUEST']._serialized_end=1182
-  _globals['_COLOR']._serialized_start=1184
-  _globals['_COLOR']._serialized_end=1224
-  _globals['_MODELINFO']._serialized_start=1227
-  _globals['_MODELINFO']._serialized_end=1504
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1506
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1593
-  _globals['_SEGMENTER']._serialized_start=2183
-  _globals['_SEGMENTER']._serialized_end=2447
+  _globals['_STREAMOPTIONS']._serialized_end=330
+  _globals['_SEGMENTREQUEST']._serialized_start=333
+  _globals['_SEGMENTREQUEST']._serialized_end=568
+  _globals['_MASK']._serialized_start=570
+  _globals['_MASK']._serialized_end=670
+  _globals['_CLASSAREA']._serialized_start=672
+  _globals['_CLASSAREA']._serialized_end=755
+  _globals['_TIMINGS']._serialized_start=758
+  _globals['_TIMINGS']._serialized_end=910
+  _globals['_FRAMEERROR']._serialized_start=912
+  _globals['_FRAMEERROR']._serialized_end=971
+  _globals['_SEGMENTRESPONSE']._serialized_start=974
+  _globals['_SEGMENTRESPONSE']._serialized_end=1255
+  _globals['_LISTMODELSREQUEST']._serialized_start=1257
+  _globals['_LISTMODELSREQUEST']._serialized_end=1276
+  _globals['_COLOR']._serialized_start=1278
+  _globals['_COLOR']._serialized_end=1318
+  _globals['_MODELINFO']._serialized_start=1321
+  _globals['_MODELINFO']._serialized_end=1617
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1619
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1706
+  _globals['_SEGMENTER']._serialized_start=2314
+  _globals['_SEGMENTER']._serialized_end=2578
 # @@protoc_insertion_point(module_scope)

@@ -24,6 +24,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEADLINE_EXPIRED: _ClassVar[ErrorReason]
     UNAUTHENTICATED: _ClassVar[ErrorReason]
     INTERNAL: _ClassVar[ErrorReason]
+    NO_SOFT_MASK: _ClassVar[ErrorReason]
 
 class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -57,6 +58,7 @@ OVERLOADED: ErrorReason
 DEADLINE_EXPIRED: ErrorReason
 UNAUTHENTICATED: ErrorReason
 INTERNAL: ErrorReason
+NO_SOFT_MASK: ErrorReason
 PIXEL_FORMAT_UNSPECIFIED: PixelFormat
 PIXEL_FORMAT_RGB8: PixelFormat
 PIXEL_FORMAT_BGR8: PixelFormat
@@ -88,26 +90,32 @@ class Image(_message.Message):
     def __init__(self, encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ...) -> None: ...
 
 class StreamOptions(_message.Message):
-    __slots__ = ("drop_policy", "max_fps")
+    __slots__ = ("drop_policy", "max_fps", "smoothing")
     DROP_POLICY_FIELD_NUMBER: _ClassVar[int]
     MAX_FPS_FIELD_NUMBER: _ClassVar[int]
+    SMOOTHING_FIELD_NUMBER: _ClassVar[int]
     drop_policy: DropPolicy
     max_fps: float
-    def __init__(self, drop_policy: _Optional[_Union[DropPolicy, str]] = ..., max_fps: _Optional[float] = ...) -> None: ...
+    smoothing: float
+    def __init__(self, drop_policy: _Optional[_Union[DropPolicy, str]] = ..., max_fps: _Optional[float] = ..., smoothing: _Optional[float] = ...) -> None: ...
 
 class SegmentRequest(_message.Message):
-    __slots__ = ("model", "image", "frame_id", "mask_encoding", "stream_options")
+    __slots__ = ("model", "image", "frame_id", "mask_encoding", "stream_options", "alpha", "refine_edges")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     MASK_ENCODING_FIELD_NUMBER: _ClassVar[int]
     STREAM_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    REFINE_EDGES_FIELD_NUMBER: _ClassVar[int]
     model: str
     image: Image
     frame_id: int
     mask_encoding: MaskEncoding
     stream_options: StreamOptions
-    def __init__(self, model: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., frame_id: _Optional[int] = ..., mask_encoding: _Optional[_Union[MaskEncoding, str]] = ..., stream_options: _Optional[_Union[StreamOptions, _Mapping]] = ...) -> None: ...
+    alpha: bool
+    refine_edges: bool
+    def __init__(self, model: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., frame_id: _Optional[int] = ..., mask_encoding: _Optional[_Union[MaskEncoding, str]] = ..., stream_options: _Optional[_Union[StreamOptions, _Mapping]] = ..., alpha: _Optional[bool] = ..., refine_edges: _Optional[bool] = ...) -> None: ...
 
 class Mask(_message.Message):
     __slots__ = ("width", "height", "encoding", "data")
@@ -162,7 +170,7 @@ class FrameError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SegmentResponse(_message.Message):
-    __slots__ = ("frame_id", "model", "mask", "classes", "timings", "frames_dropped", "error")
+    __slots__ = ("frame_id", "model", "mask", "classes", "timings", "frames_dropped", "error", "alpha")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +178,7 @@ class SegmentResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     model: str
     mask: Mask
@@ -177,7 +186,8 @@ class SegmentResponse(_message.Message):
     timings: Timings
     frames_dropped: int
     error: FrameError
-    def __init__(self, frame_id: _Optional[int] = ..., model: _Optional[str] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassArea, _Mapping]]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., frames_dropped: _Optional[int] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ...) -> None: ...
+    alpha: Mask
+    def __init__(self, frame_id: _Optional[int] = ..., model: _Optional[str] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassArea, _Mapping]]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., frames_dropped: _Optional[int] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., alpha: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -194,7 +204,7 @@ class Color(_message.Message):
     def __init__(self, r: _Optional[int] = ..., g: _Optional[int] = ..., b: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("id", "runtime", "labels", "available", "unavailable_reason", "input_width", "input_height", "device", "palette", "description", "is_default", "licence", "source")
+    __slots__ = ("id", "runtime", "labels", "available", "unavailable_reason", "input_width", "input_height", "device", "palette", "description", "is_default", "licence", "source", "soft_mask")
     ID_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +218,7 @@ class ModelInfo(_message.Message):
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     LICENCE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOFT_MASK_FIELD_NUMBER: _ClassVar[int]
     id: str
     runtime: str
     labels: _containers.RepeatedScalarFieldContainer[str]
@@ -221,7 +232,8 @@ class ModelInfo(_message.Message):
     is_default: bool
     licence: str
     source: str
-    def __init__(self, id: _Optional[str] = ..., runtime: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., device: _Optional[str] = ..., palette: _Optional[_Iterable[_Union[Color, _Mapping]]] = ..., description: _Optional[str] = ..., is_default: _Optional[bool] = ..., licence: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    soft_mask: bool
+    def __init__(self, id: _Optional[str] = ..., runtime: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., device: _Optional[str] = ..., palette: _Optional[_Iterable[_Union[Color, _Mapping]]] = ..., description: _Optional[str] = ..., is_default: _Optional[bool] = ..., licence: _Optional[str] = ..., source: _Optional[str] = ..., soft_mask: _Optional[bool] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "default_model")

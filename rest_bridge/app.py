@@ -27,7 +27,8 @@ HTTP and WebSocket access to the gRPC semantic segmentation service and the mode
   health, metadata and `POST /v2/models/{name}/infer` (input IMAGE, output MASK; see docs/open_inference.md).
   Its errors add the protocol's `error` member to the problem and answer an unusable tensor or image with 400.
 * `POST /v1/segment` takes one image (multipart field `file`, or the raw body with an image content type)
-  and answers with a class-id PNG, a coloured PNG, an overlay or JSON.
+  and answers with a class-id PNG, a coloured PNG, an overlay, JSON, the soft mask (`format=alpha`) or the
+  picture with its background transparent (`format=cutout`).
 * Errors are RFC 9457 problems (`application/problem+json`): `type`, `title`, `status`, `detail` (for people)
   and `reason` (for programs: decide on it, not on the text). 429 and 503 carry `Retry-After`. The gRPC
   server's reasons: {server_reasons} (INTERNAL with an error id found in the server's log). The bridge's

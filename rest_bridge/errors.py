@@ -76,6 +76,12 @@ class HeadersTooLarge(BridgeError):
         super().__init__(f"request headers are {size} bytes, over the limit of {limit} bytes")
 
 
+class UnknownClass(BridgeError):
+    """`classes=` names a class the model does not have: like an unknown model, a name that is not found."""
+
+    reason = "UNKNOWN_CLASS"
+
+
 class Unauthorized(BridgeError):
     """The bridge runs with an auth token and the request did not carry it."""
 
@@ -92,7 +98,7 @@ PROBLEM_JSON = "application/problem+json"
 # a failure that carried no reason, the gRPC status name. tests/server/test_reasons.py checks that the
 # bridge uses no other and every one of these.
 BRIDGE_REASONS = ("UNSUPPORTED_MEDIA_TYPE", "BODY_TOO_LARGE", "BODY_TIMEOUT", "HEADERS_TOO_LARGE", "INVALID_PARAMETER",
-                  "INVALID_REQUEST", "NO_ROUTE", "METHOD_NOT_ALLOWED", "INTERNAL")
+                  "UNKNOWN_CLASS", "INVALID_REQUEST", "NO_ROUTE", "METHOD_NOT_ALLOWED", "INTERNAL")
 
 
 class ErrorBody(BaseModel):
@@ -114,6 +120,7 @@ class ErrorBody(BaseModel):
 HTTP_STATUS: dict[type[Exception], int] = {
     InvalidInput: 422,
     MissingImage: 422,
+    UnknownClass: 404,
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
     BodyTimeout: 408,
@@ -136,7 +143,8 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
           ("INVALID_REQUEST", "Missing boundary in multipart.")),
     401: ("The bridge runs with an auth token: send `Authorization: Bearer <token>`.",
           ("UNAUTHENTICATED", "missing or wrong bearer token in the Authorization header")),
-    404: ("Unknown model id (reason MODEL_NOT_FOUND).",
+    404: (("Unknown model id (reason MODEL_NOT_FOUND), or a class in `classes` that the model does not have "
+          "(UNKNOWN_CLASS)."),
           ("MODEL_NOT_FOUND", "unknown model 'nope'; known models: deeplabv3-mobilenetv2-pascal")),
     409: (("The model is known but cannot run: its folder or weights are wrong (gRPC FAILED_PRECONDITION, "
           "reason MODEL_UNAVAILABLE)."),
@@ -149,7 +157,8 @@ _DOCS: dict[int, tuple[str, tuple[str, str]]] = {
           ("UNSUPPORTED_MEDIA_TYPE", ("unsupported content type 'text/plain'; send multipart/form-data with a "
            "field 'file', or the raw image as image/jpeg, image/png, image/bmp, image/webp"))),
     422: (("The image cannot be decoded (CORRUPT_IMAGE, UNSUPPORTED_FORMAT), is missing (NO_IMAGE) or too large "
-          "in pixels (IMAGE_TOO_LARGE), or a parameter is invalid (INVALID_PARAMETER)."),
+          "in pixels (IMAGE_TOO_LARGE), a parameter is invalid (INVALID_PARAMETER), or a soft mask was asked of a "
+          "model that has none (NO_SOFT_MASK)."),
           ("UNSUPPORTED_FORMAT", "not a JPEG, PNG, BMP or WebP image (starts with b'hello')")),
     429: (("The gRPC server is at a limit: concurrent calls or streams (OVERLOADED), or the size of a message "
            "(RESOURCE_EXHAUSTED); retry after Retry-After seconds."),

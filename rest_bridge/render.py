@@ -99,6 +99,40 @@ def overlay_image(image: bytes, mask: np.ndarray, palette: np.ndarray, opacity: 
     return _encode(overlay(bgr, mask, palette[:, ::-1], opacity), image_format)
 
 
+def alpha_png(result: SegmentResult) -> bytes:
+    """The soft mask as an 8-bit greyscale PNG: the server's bytes, or encoded here if it sent raw ones."""
+    if result.alpha_png:
+        return result.alpha_png
+    if result.alpha is None:
+        raise InvalidInput("the server sent no soft mask")
+    return _encode(result.alpha, ImageFormat.png)
+
+
+def cutout_alpha(result: SegmentResult, foreground: frozenset[int], soft: bool) -> np.ndarray:
+    """The cut-out's alpha: the soft mask (or its inverse, for class 0) where the model gives one and the
+    foreground is one of its two classes; else 255 on the foreground classes' pixels, 0 elsewhere."""
+    alpha = result.alpha
+    if soft and alpha is not None and foreground and foreground <= {0, 1}:
+        if foreground == {1}:
+            return alpha
+        return 255 - alpha if foreground == {0} else np.full_like(alpha, 255)
+    table = np.zeros(256, np.uint8)
+    table[sorted(foreground)] = 255
+    lut: np.ndarray = cv2.LUT(result.mask, table)
+    return lut
+
+
+def cutout_png(image: bytes, alpha: np.ndarray) -> bytes:
+    """The input as an RGBA PNG whose alpha is `alpha`: the background transparent."""
+    bgr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InvalidInput("the server read the image but OpenCV cannot decode it to cut it out")
+    if bgr.shape[:2] != alpha.shape:
+        raise InvalidInput(f"the image decodes to {bgr.shape[1]}x{bgr.shape[0]} here but the server's mask is "
+                           f"{alpha.shape[1]}x{alpha.shape[0]}")
+    return _encode(np.dstack([bgr, alpha]), ImageFormat.png)
+
+
 def _color(palette: np.ndarray, class_id: int) -> list[int]:
     return [int(c) for c in palette[class_id]] if class_id < len(palette) else [0, 0, 0]
 

@@ -18,6 +18,8 @@ class OutputFormat(StrEnum):
     color = "color"
     overlay = "overlay"
     json = "json"
+    alpha = "alpha"
+    cutout = "cutout"
 
 
 class ImageFormat(StrEnum):
@@ -99,6 +101,7 @@ class ModelOut(BaseModel):
     is_default: bool = Field(description="Used when a request names no model.")
     licence: str = Field(description="Licence of the weights, as the model's config says.")
     source: str = Field(description="Where the model comes from (a project page).")
+    soft_mask: bool = Field(description="Gives a soft mask: format=alpha works, and format=cutout is soft-edged.")
 
 
 class ModelList(BaseModel):

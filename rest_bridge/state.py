@@ -25,12 +25,24 @@ class PaletteCache:
     def __init__(self, client: AsyncSegmentationClient) -> None:
         self._client = client
         self._palettes: dict[str, np.ndarray] = {}
+        self._infos: dict[str, ModelInfo] = {}
+        self._default = ""
         self._lock = asyncio.Lock()
 
     def update(self, infos: list[ModelInfo]) -> None:
         for info in infos:
             if len(info.palette):
                 self._palettes[info.id] = info.palette
+                self._infos[info.id] = info
+            if info.is_default:
+                self._default = info.id
+
+    async def info(self, model_id: str | None) -> ModelInfo | None:
+        """A model's info (labels, soft mask) by id, None or "" for the default; None when not listed (yet)."""
+        if model_id not in self._infos and (model_id or not self._default):
+            async with self._lock:
+                self.update(await self._client.list_models())
+        return self._infos.get(model_id or self._default)
 
     async def get(self, model_id: str) -> np.ndarray:
         """The (n_classes, 3) RGB palette of a model; black for a model the server does not list."""

@@ -55,19 +55,22 @@ class AsyncSegmentationClient(ClientBase):
 
     async def segment(
         self, image: ImageInput, model: str | None = None, *, bgr: bool = False, mask_encoding: str = "png",
-        frame_id: int = 0, timeout: float | None = None,
+        frame_id: int = 0, timeout: float | None = None, alpha: bool = False, refine_edges: bool = False,
     ) -> SegmentResult:
         message = _convert.image_message(image, bgr=bgr, max_raw_bytes=self._max_raw)
-        request = _convert.segment_request(message, model, mask_encoding, frame_id)
+        request = _convert.segment_request(message, model, mask_encoding, frame_id, alpha=alpha,
+                                           refine_edges=refine_edges)
         return _convert.result_from(await self._call(self._stub.Segment, request, timeout))
 
     async def stream(
         self, frames: AsyncIterable[ImageInput | tuple[int, ImageInput]] | Iterable[ImageInput | tuple[int, ImageInput]], model: str | None = None, *, drop_policy: str = "latest",
-        max_fps: float = 0.0, bgr: bool = False, mask_encoding: str = "png",
+        max_fps: float = 0.0, bgr: bool = False, mask_encoding: str = "png", smoothing: float = 0.0,
+        alpha: bool = False, refine_edges: bool = False,
     ) -> AsyncGenerator[SegmentResult, None]:
-        options = _convert.stream_options(drop_policy, max_fps)
+        options = _convert.stream_options(drop_policy, max_fps, smoothing)
 
-        builder = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
+        builder = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw, alpha=alpha,
+                                          refine_edges=refine_edges)
         requests = builder.aiterate(_aiter_items(frames))
         call = self._stub.SegmentStream(requests, timeout=self.stream_timeout, metadata=self._metadata)
         try:

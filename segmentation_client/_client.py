@@ -53,16 +53,22 @@ class SegmentationClient(ClientBase):
 
     def segment(
         self, image: ImageInput, model: str | None = None, *, bgr: bool = False, mask_encoding: str = "png",
-        frame_id: int = 0, timeout: float | None = None,
+        frame_id: int = 0, timeout: float | None = None, alpha: bool = False, refine_edges: bool = False,
     ) -> SegmentResult:
-        """Segment one image (encoded bytes, a path, a PIL image or a numpy array; `bgr` for OpenCV arrays)."""
+        """Segment one image (encoded bytes, a path, a PIL image or a numpy array; `bgr` for OpenCV arrays).
+
+        `alpha` asks for the soft mask too (`result.alpha`; InvalidInput with reason NO_SOFT_MASK from a
+        model without one, see `ModelInfo.soft_mask`); `refine_edges` moves the edges onto the picture's.
+        """
         message = _convert.image_message(image, bgr=bgr, max_raw_bytes=self._max_raw)
-        request = _convert.segment_request(message, model, mask_encoding, frame_id)
+        request = _convert.segment_request(message, model, mask_encoding, frame_id, alpha=alpha,
+                                           refine_edges=refine_edges)
         return _convert.result_from(self._call(self._stub.Segment, request, timeout))
 
     def stream(
         self, frames: Iterable[ImageInput | tuple[int, ImageInput]], model: str | None = None, *, drop_policy: str = "latest", max_fps: float = 0.0,
-        bgr: bool = False, mask_encoding: str = "png",
+        bgr: bool = False, mask_encoding: str = "png", smoothing: float = 0.0, alpha: bool = False,
+        refine_edges: bool = False,
     ) -> Iterator[SegmentResult]:
         """Segment a sequence of frames over one SegmentStream; yields results as they come.
 
@@ -70,10 +76,12 @@ class SegmentationClient(ClientBase):
         gRPC's own thread, so it may block (e.g. on a camera). With
         drop_policy="latest" the server skips frames it cannot keep up with
         and reports the count in `frames_dropped`; with "none" it processes
-        every frame. Closing the iterator cancels the stream.
+        every frame. Closing the iterator cancels the stream. `smoothing` (0 off, 0.7-0.9 for live video)
+        steadies the soft mask from frame to frame; `alpha` and `refine_edges` are as in `segment`.
         """
-        options = _convert.stream_options(drop_policy, max_fps)
-        requests = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw)
+        options = _convert.stream_options(drop_policy, max_fps, smoothing)
+        requests = _convert.StreamRequests(model, options, mask_encoding, bgr, self._max_raw, alpha=alpha,
+                                           refine_edges=refine_edges)
         call = self._stub.SegmentStream(requests.iterate(frames), timeout=self.stream_timeout,
                                         metadata=self._metadata)
         try:

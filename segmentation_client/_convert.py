@@ -54,20 +54,23 @@ def image_message(image: ImageInput, *, bgr: bool = False, max_raw_bytes: int | 
 
 
 def segment_request(
-    image: pb.Image, model: str | None, mask_encoding: str, frame_id: int = 0, stream_options: pb.StreamOptions | None = None
+    image: pb.Image, model: str | None, mask_encoding: str, frame_id: int = 0,
+    stream_options: pb.StreamOptions | None = None, *, alpha: bool = False, refine_edges: bool = False,
 ) -> pb.SegmentRequest:
     if mask_encoding not in _ENCODINGS:
         raise ValueError(f"mask_encoding must be one of {sorted(_ENCODINGS)}")
     return pb.SegmentRequest(
         model=model or "", image=image, frame_id=frame_id, mask_encoding=_ENCODINGS[mask_encoding],
-        stream_options=stream_options,
+        stream_options=stream_options, alpha=alpha, refine_edges=refine_edges,
     )
 
 
-def stream_options(drop_policy: str, max_fps: float) -> pb.StreamOptions:
+def stream_options(drop_policy: str, max_fps: float, smoothing: float = 0.0) -> pb.StreamOptions:
     if drop_policy not in _POLICIES:
         raise ValueError(f"drop_policy must be one of {sorted(_POLICIES)}")
-    return pb.StreamOptions(drop_policy=_POLICIES[drop_policy], max_fps=max_fps)
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be at least 0 and below 1, got {smoothing}")
+    return pb.StreamOptions(drop_policy=_POLICIES[drop_policy], max_fps=max_fps, smoothing=smoothing)
 
 
 class StreamRequests:
@@ -79,9 +82,11 @@ class StreamRequests:
     iterating requests!".
     """
 
-    def __init__(self, model: str | None, options: pb.StreamOptions, mask_encoding: str, bgr: bool, max_raw: int):
+    def __init__(self, model: str | None, options: pb.StreamOptions, mask_encoding: str, bgr: bool, max_raw: int,
+                 *, alpha: bool = False, refine_edges: bool = False):
         self._model, self._options, self._encoding = model, options, mask_encoding
         self._bgr, self._max_raw = bgr, max_raw
+        self._alpha, self._refine = alpha, refine_edges
         self._count = 0
         self.error: BaseException | None = None
 
@@ -112,10 +117,11 @@ class StreamRequests:
         first = self._count == 0
         self._count += 1
         message = image_message(image, bgr=self._bgr, max_raw_bytes=self._max_raw)
-        return segment_request(message, self._model, self._encoding, frame_id, self._options if first else None)
+        return segment_request(message, self._model, self._encoding, frame_id, self._options if first else None,
+                               alpha=self._alpha, refine_edges=self._refine)
 
 
-def _raw_mask(mask: pb.Mask) -> np.ndarray | None:
+def _raw_mask(mask: pb.Mask) -> np.ndarray | None:  # also the soft mask, which has the same form
     """RAW masks become arrays now; PNG masks are left for SegmentResult to decode when asked."""
     if mask.encoding == pb.MASK_ENCODING_RAW and mask.data:
         return np.frombuffer(mask.data, dtype=np.uint8).reshape(mask.height, mask.width)
@@ -138,6 +144,8 @@ def result_from(response: pb.SegmentResponse) -> SegmentResult:
         error=error,
         mask_png=response.mask.data if response.mask.encoding == pb.MASK_ENCODING_PNG else None,
         mask_size=(response.mask.width, response.mask.height) if response.mask.data else None,
+        alpha=_raw_mask(response.alpha) if response.alpha.data else None,
+        alpha_png=response.alpha.data if response.alpha.encoding == pb.MASK_ENCODING_PNG else None,
     )
 
 
@@ -148,6 +156,7 @@ def model_infos(response: pb.ListModelsResponse) -> list[ModelInfo]:
             unavailable_reason=m.unavailable_reason, input_size=(m.input_width, m.input_height), device=m.device,
             palette=np.array([(c.r, c.g, c.b) for c in m.palette], dtype=np.uint8).reshape(-1, 3),
             description=m.description, is_default=m.is_default, licence=m.licence, source=m.source,
+            soft_mask=m.soft_mask,
         )
         for m in response.models
     ]

@@ -49,14 +49,17 @@ class SegmentResult:
 
     `mask` is a (height, width) uint8 array of class ids. When the server sent
     a PNG it is decoded on first use, so a caller that only forwards
-    `mask_png` never pays for the decode. In a stream, a frame that failed has
-    `error` set and an empty mask.
+    `mask_png` never pays for the decode. `alpha` is the soft mask, (height,
+    width) uint8 from 0 (background) to 255 (foreground), when it was asked
+    for (else None), decoded the same way from `alpha_png`. In a stream, a
+    frame that failed has `error` set and an empty mask.
     """
 
     def __init__(
         self, model: str, mask: np.ndarray | None = None, classes: list[ClassArea] | None = None,
         timings: Timings | None = None, frame_id: int = 0, frames_dropped: int = 0,
         error: ServiceError | None = None, mask_png: bytes | None = None, mask_size: tuple[int, int] | None = None,
+        alpha: np.ndarray | None = None, alpha_png: bytes | None = None,
     ) -> None:
         self.model = model
         self._mask = mask
@@ -67,6 +70,8 @@ class SegmentResult:
         self.error = error
         self.mask_png = mask_png
         self._mask_size = mask_size  # (width, height) as the server said, so `size` needs no decode
+        self._alpha = alpha
+        self.alpha_png = alpha_png
 
     def __repr__(self) -> str:
         return (f"SegmentResult(model={self.model!r}, frame_id={self.frame_id}, labels={self.labels}, "
@@ -80,6 +85,13 @@ class SegmentResult:
                 decoded = _decode_png(self.mask_png)
             self._mask = decoded if decoded is not None else np.zeros((0, 0), np.uint8)
         return self._mask
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        """The soft mask, or None when it was not asked for."""
+        if self._alpha is None and self.alpha_png:
+            self._alpha = _decode_png(self.alpha_png)
+        return self._alpha
 
     @property
     def ok(self) -> bool:
@@ -122,3 +134,4 @@ class ModelInfo:
     is_default: bool = False
     licence: str = ""
     source: str = ""  # where the model comes from
+    soft_mask: bool = False  # gives a soft mask: `alpha=True` and stream smoothing work with it

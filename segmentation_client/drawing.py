@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from segmentation_client._results import ModelInfo
-from segmentation_client.visualize import _cv2, blur_background, colorize, overlay
+from segmentation_client.visualize import _cv2, blur_background, colorize, foreground_weight, overlay
 
-MODES = ("overlay", "mask", "original")
+MODES = ("overlay", "mask", "original")  # the modes `View.next_mode` cycles through
+CUTOUT = "cutout"  # a mode of its own, outside the cycle: the background removed (black)
 
 
 @dataclass
@@ -21,7 +22,7 @@ class View:
     """How a frame is drawn.
 
     `mode`: "overlay" (the coloured mask blended over the frame at `opacity`), "mask" (the coloured mask
-    alone) or "original" (the frame). `blur`: the background (class 0) blurred first, as in a video call.
+    alone), "original" (the frame) or "cutout" (the frame with its background, class 0, black). `blur`: the background (class 0) blurred first, as in a video call.
     `outlines`: white lines along the class boundaries. Mutable, so a viewer's keys can change it.
     """
 
@@ -31,31 +32,40 @@ class View:
     outlines: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.mode not in (*MODES, CUTOUT):
+            raise ValueError(f"mode must be one of {', '.join((*MODES, CUTOUT))}, not {self.mode!r}")
 
     def next_mode(self) -> None:
-        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        at = MODES.index(self.mode) if self.mode in MODES else -1
+        self.mode = MODES[(at + 1) % len(MODES)]
 
     def change_opacity(self, delta: float) -> None:
         self.opacity = round(min(1.0, max(0.0, self.opacity + delta)), 2)
 
 
-def render(frame: np.ndarray, mask: np.ndarray | None, palette: np.ndarray | ModelInfo, view: View) -> np.ndarray:
+def render(frame: np.ndarray, mask: np.ndarray | None, palette: np.ndarray | ModelInfo, view: View,
+           alpha: np.ndarray | None = None) -> np.ndarray:
     """The frame drawn as `view` says; the frame itself (not a copy) while there is no mask or nothing to draw.
 
-    A mask of another size than the frame (a camera that changed resolution) is resized to it, nearest.
+    `alpha` is the soft mask (0..255, `SegmentResult.alpha`) of a model that gives one: the blur and the
+    cut-out then fade along the outline instead of stepping. A mask (or alpha) of another size than the
+    frame (a camera that changed resolution) is resized to it: the mask nearest, the alpha linearly.
     """
     if mask is None or mask.size == 0 or (view.mode == "original" and not view.blur and not view.outlines):
         return frame
     cv2 = _cv2()
     if mask.shape[:2] != frame.shape[:2]:
         mask = cv2.resize(mask, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT)
+    if alpha is not None and alpha.shape[:2] != frame.shape[:2]:
+        alpha = cv2.resize(alpha, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
     picture = frame
     if view.blur:
         # A kernel that grows with the picture, so the effect looks alike at any resolution.
-        picture = blur_background(picture, mask, ksize=max(31, min(mask.shape[:2]) // 12))
-    if view.mode == "overlay":
+        picture = blur_background(picture, mask, ksize=max(31, min(mask.shape[:2]) // 12), alpha=alpha)
+    if view.mode == CUTOUT:
+        weight = foreground_weight(mask, alpha)
+        picture = cv2.blendLinear(picture, np.zeros_like(picture), weight, 1.0 - weight)
+    elif view.mode == "overlay":
         picture = overlay(picture, mask, palette, view.opacity)
     elif view.mode == "mask":
         picture = colorize(mask, palette)

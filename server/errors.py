@@ -58,7 +58,14 @@ class Overloaded(SegmentationError):
     reason = "OVERLOADED"
 
 
+class NoSoftMask(SegmentationError):
+    """A soft mask, or smoothing, which needs one, was asked of a model that gives none."""
+
+    reason = "NO_SOFT_MASK"
+
+
 class ShuttingDown(SegmentationError):
     """The server is draining and takes no new work."""
 
     reason = "SHUTTING_DOWN"
+

@@ -21,6 +21,7 @@ from segmentation_client.tensors import element_count
 from server import open_inference as oip
 from server.admission import Admission
 from server.errors import SegmentationError, UnknownModel
+from server.masks import PLAIN, MaskOptions
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry
 from server.pipeline import Pipeline
@@ -131,23 +132,29 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, received_at: float, deadline: float | None
     ) -> pb.ModelInferResponse:
         model = self._model(request.model_name, request.model_version)
-        oip.check_outputs([o.name for o in request.outputs])
+        names = oip.check_outputs([o.name for o in request.outputs])
         images = oip.images_from(inputs_from(request))
+        options = MaskOptions(alpha=True) if oip.ALPHA in names else PLAIN
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(
             self._executor,
-            lambda: self._pipeline.run_batch(model.id, images, received_at=received_at, deadline=deadline),
+            lambda: self._pipeline.run_batch(model.id, images, received_at=received_at, deadline=deadline,
+                                             options=options),
         )
         for result in results:
             self._metrics.observe(result.model_id, result.timings)
-        masks = oip.stack_masks(results)
+        tensors = [oip.stack_masks(results, name) for name in names]
         spec = model.spec
         labels = spec.labels if spec is not None else ()
-        output = pb.ModelInferResponse.InferOutputTensor(
-            name=oip.OUTPUT, datatype="UINT8", shape=masks.shape,
-            parameters={"labels": pb.InferParameter(string_param=json.dumps(list(labels)))},
-        )
-        log.debug("ModelInfer ok: %s %s", model.id, list(masks.shape))
+        outputs = [
+            pb.ModelInferResponse.InferOutputTensor(
+                name=name, datatype="UINT8", shape=tensor.shape,
+                parameters={"labels": pb.InferParameter(string_param=json.dumps(list(labels)))} if name == oip.OUTPUT
+                else {},
+            )
+            for name, tensor in zip(names, tensors, strict=True)
+        ]
+        log.debug("ModelInfer ok: %s %s", model.id, list(tensors[0].shape))
         return pb.ModelInferResponse(
-            model_name=model.id, id=request.id, outputs=[output], raw_output_contents=[masks.tobytes()],
+            model_name=model.id, id=request.id, outputs=outputs, raw_output_contents=[t.tobytes() for t in tensors],
         )

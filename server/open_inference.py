@@ -3,10 +3,12 @@
 Plain Python and numpy: the gRPC adapter (server/inference_servicer.py) turns messages into
 `Tensor`s and the results back; nothing here knows protobuf.
 
-Every model takes one input, IMAGE, and gives one output, MASK:
+Every model takes one input, IMAGE, and gives the output MASK, plus ALPHA when a request names it:
   IMAGE  BYTES [N] or [N, 1] (as tritonclient batches), each element an encoded image file;
          or UINT8 [N, H, W, 3], RGB pixels.
   MASK   UINT8 [N, H, W], class ids at the size of the input images.
+  ALPHA  UINT8 [N, H, W], the soft mask (0 background .. 255 foreground); models with a soft mask only,
+         and only when asked for, so that a client that asks for no output gets MASK as before.
 A batch's masks form one tensor, so its images must all have one size; a batch of encoded images of
 different sizes is refused with INVALID_ARGUMENT (send them in separate requests).
 """
@@ -22,10 +24,11 @@ from segmentation_client import ModelMetadata, TensorMetadata
 from segmentation_client.tensors import TensorDataError, unpack_bytes
 from server.errors import InvalidImage, UnknownModel
 from server.imaging import EncodedImage, RawPixels
+from server.masks import has_soft_mask
 from server.models import Model
 from server.pipeline import Segmentation
 
-INPUT, OUTPUT = "IMAGE", "MASK"
+INPUT, OUTPUT, ALPHA = "IMAGE", "MASK", "ALPHA"
 PLATFORMS = {"litert": "litert_tflite", "onnx": "onnxruntime_onnx", "torch_export": "pytorch_export",
              "torchscript": "pytorch_torchscript", "torchvision": "pytorch_torchvision"}
 
@@ -57,10 +60,13 @@ def model_metadata(model: Model, is_default: bool) -> ModelMetadata:
         platform = PLATFORMS.get(config.runtime, config.runtime)
         properties.update(labels=json.dumps(list(spec.labels)), input_width=str(config.input.width),
                           input_height=str(config.input.height), description=config.description)
+    outputs = [TensorMetadata(OUTPUT, "UINT8", [-1, -1, -1])]
+    if spec is not None and has_soft_mask(spec):
+        outputs.append(TensorMetadata(ALPHA, "UINT8", [-1, -1, -1]))
     return ModelMetadata(
         name=model.id, versions=[], platform=platform,
         inputs=[TensorMetadata(INPUT, "BYTES", [-1])],
-        outputs=[TensorMetadata(OUTPUT, "UINT8", [-1, -1, -1])],
+        outputs=outputs,
         properties=properties,
     )
 
@@ -71,10 +77,12 @@ def check_version(model_id: str, version: str) -> None:
                            "leave the version empty", "MODEL_NOT_FOUND")
 
 
-def check_outputs(names: list[str]) -> None:
-    unknown = [n for n in names if n != OUTPUT]
+def check_outputs(names: list[str]) -> list[str]:
+    """The outputs to send, in the order asked; MASK when none is named."""
+    unknown = [n for n in names if n not in (OUTPUT, ALPHA)]
     if unknown:
-        raise BadTensor(f"unknown output(s) {unknown}: the only output is {OUTPUT}")
+        raise BadTensor(f"unknown output(s) {unknown}: the outputs are {OUTPUT} and {ALPHA}")
+    return list(dict.fromkeys(names)) or [OUTPUT]
 
 
 def split_bytes(raw: bytes, count: int) -> list[bytes]:
@@ -114,11 +122,13 @@ def images_from(inputs: list[Tensor]) -> list[EncodedImage | RawPixels]:
     raise BadTensor(f"{INPUT} must be BYTES (encoded images) or UINT8 (RGB pixels), got {tensor.datatype!r}")
 
 
-def stack_masks(results: list[Segmentation]) -> np.ndarray:
-    """The batch's masks as one UINT8 [N, H, W] tensor; images of different sizes cannot form one."""
+def stack_masks(results: list[Segmentation], name: str = OUTPUT) -> np.ndarray:
+    """The batch's masks (or soft masks, for ALPHA) as one UINT8 [N, H, W] tensor; images of different
+    sizes cannot form one."""
     sizes = [r.mask.shape for r in results]
     if len(set(sizes)) > 1:
         shown = ", ".join(f"{w}x{h}" for h, w in sizes)
-        raise BadTensor(f"the images of one request must have one size, as MASK is one [N, H, W] tensor; "
+        raise BadTensor(f"the images of one request must have one size, as {name} is one [N, H, W] tensor; "
                         f"got {shown}: send them in separate requests")
-    return np.ascontiguousarray(np.stack([r.mask for r in results]).astype(np.uint8, copy=False))
+    planes = [r.mask if name == OUTPUT or r.alpha is None else r.alpha for r in results]
+    return np.ascontiguousarray(np.stack(planes).astype(np.uint8, copy=False))

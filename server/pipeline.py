@@ -1,4 +1,4 @@
-"""decode -> resize and normalise -> infer -> class ids at the input's size -> encode, timed stage by stage.
+"""decode -> resize and normalise -> infer -> masks at the input's size -> encode, timed stage by stage.
 
 Runs in a worker thread; it knows nothing of gRPC.
 """
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from server import imaging
+from server import imaging, masks
 from server.errors import DeadlineExpired
 from server.imaging import EncodedImage, RawPixels
 from server.loading import LoadedModel
+from server.masks import PLAIN, MaskOptions, Placement
 from server.models import ModelRegistry
 
 
@@ -49,6 +50,8 @@ class Segmentation:
     classes: list[ClassArea]
     timings: Timings
     png: bytes | None = None  # the mask as PNG, when asked for
+    alpha: np.ndarray | None = None  # (height, width) uint8 soft mask, when asked for
+    alpha_png: bytes | None = None  # the soft mask as PNG, when asked for with the PNG
 
 
 # cv2.calcHist counts in float32, exact up to 2**24; it is faster than np.bincount, which first widens
@@ -81,27 +84,30 @@ class Pipeline:
 
     def run(
         self, model_id: str, image: EncodedImage | RawPixels, *, want_png: bool = True,
-        received_at: float | None = None, deadline: float | None = None,
+        received_at: float | None = None, deadline: float | None = None, options: MaskOptions = PLAIN,
     ) -> Segmentation:
         """Segment `image`.
 
         `received_at` (time.perf_counter) lets the queue wait be reported; past
         `deadline` (same clock) the caller has given up, so no inference is run.
+        `options` asks for the soft mask, refined edges or smoothing (NoSoftMask when the model has none).
         """
         t0 = time.perf_counter()
         self._check_deadline(t0, received_at, deadline)
         with self._registry.lease(model_id) as model:
-            return self._segment(model, image, want_png, t0, received_at)
+            masks.check_options(model.spec, options)
+            return self._segment(model, image, want_png, t0, received_at, options)
 
     def run_batch(
         self, model_id: str, images: Sequence[EncodedImage | RawPixels], *,
-        received_at: float | None = None, deadline: float | None = None,
+        received_at: float | None = None, deadline: float | None = None, options: MaskOptions = PLAIN,
     ) -> list[Segmentation]:
         """Segment several images with one version of the model: a reload meanwhile changes none of them."""
         t0 = time.perf_counter()
         self._check_deadline(t0, received_at, deadline)
         with self._registry.lease(model_id) as model:
-            return [self._segment(model, image, False, time.perf_counter(), received_at) for image in images]
+            masks.check_options(model.spec, options)
+            return [self._segment(model, image, False, time.perf_counter(), received_at, options) for image in images]
 
     @staticmethod
     def _check_deadline(now: float, received_at: float | None, deadline: float | None) -> None:
@@ -111,21 +117,26 @@ class Pipeline:
 
     def _segment(
         self, model: LoadedModel, image: EncodedImage | RawPixels, want_png: bool, t0: float,
-        received_at: float | None,
+        received_at: float | None, options: MaskOptions,
     ) -> Segmentation:
         timings = Timings(queue_ms=(t0 - received_at) * 1000 if received_at else 0.0)
         transform = model.transform
-        decoded = imaging.decode(image, self._max_pixels, transform.size, transform.stretch)
+        if options.refine_edges:  # the picture is the guide: decoded as large as refining uses, not the model
+            decoded = imaging.decode(image, self._max_pixels, masks.GUIDE_BOX)
+        else:
+            decoded = imaging.decode(image, self._max_pixels, transform.size, transform.stretch)
         t1 = time.perf_counter()
         tensor, valid = transform(decoded.rgb)
         t2 = time.perf_counter()
         output = model.backend.run(tensor)
         t3 = time.perf_counter()
-        model_mask = model.class_ids(output[0])
-        mask = imaging.restore_mask(model_mask, valid, decoded.width, decoded.height, transform.size)
+        where = Placement(valid, transform.size, decoded.width, decoded.height)
+        mask, alpha = masks.display_masks(output[0], model.spec, where, options,
+                                          decoded.rgb if options.refine_edges else None)
         classes = class_areas(mask, model.spec.labels)
         t4 = time.perf_counter()
         png = imaging.encode_png(mask, self._png_compression) if want_png else None
+        alpha_png = imaging.encode_png(alpha, self._png_compression) if want_png and alpha is not None else None
         t5 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         timings.preprocess_ms = (t2 - t1) * 1000
@@ -133,4 +144,4 @@ class Pipeline:
         timings.postprocess_ms = (t4 - t3) * 1000
         timings.encode_ms = (t5 - t4) * 1000
         timings.total_ms = (t5 - (received_at or t0)) * 1000
-        return Segmentation(model.spec.id, mask, classes, timings, png)
+        return Segmentation(model.spec.id, mask, classes, timings, png, alpha, alpha_png)

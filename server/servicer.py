@@ -11,15 +11,18 @@ import logging
 from concurrent.futures import Executor
 
 import grpc
+import numpy as np
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from server.admission import Admission
 from server.errors import InvalidImage
 from server.imaging import EncodedImage, RawPixels
+from server.masks import MaskOptions, has_soft_mask
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry, State
 from server.pipeline import Pipeline, Segmentation
+from server.smoothing import TemporalSmoother
 from server.status import abort_with, status_code
 from server.streaming import DropPolicy, Frame, StreamRunner
 
@@ -45,17 +48,20 @@ def image_from_proto(image: pb.Image) -> EncodedImage | RawPixels:
     raise InvalidImage("request has no image: set image.encoded or image.raw", "NO_IMAGE")
 
 
-def response_from(result: Segmentation, frame_id: int, encoding: int) -> pb.SegmentResponse:
-    height, width = result.mask.shape
+def _mask(pixels: np.ndarray, png: bytes | None, encoding: int) -> pb.Mask:
+    height, width = pixels.shape
     if encoding == pb.MASK_ENCODING_RAW:
-        mask = pb.Mask(width=width, height=height, encoding=pb.MASK_ENCODING_RAW, data=result.mask.tobytes())
-    else:
-        mask = pb.Mask(width=width, height=height, encoding=pb.MASK_ENCODING_PNG, data=result.png)
+        return pb.Mask(width=width, height=height, encoding=pb.MASK_ENCODING_RAW, data=pixels.tobytes())
+    return pb.Mask(width=width, height=height, encoding=pb.MASK_ENCODING_PNG, data=png)
+
+
+def response_from(result: Segmentation, frame_id: int, encoding: int) -> pb.SegmentResponse:
     t = result.timings
     return pb.SegmentResponse(
         frame_id=frame_id,
         model=result.model_id,
-        mask=mask,
+        mask=_mask(result.mask, result.png, encoding),
+        alpha=_mask(result.alpha, result.alpha_png, encoding) if result.alpha is not None else None,
         classes=[
             pb.ClassArea(class_id=c.class_id, label=c.label, fraction=c.fraction, pixel_count=c.pixel_count)
             for c in result.classes
@@ -92,15 +98,17 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
             read.cancel()
 
     async def _segment(
-        self, request: pb.SegmentRequest, received_at: float, deadline: float | None = None
+        self, request: pb.SegmentRequest, received_at: float, deadline: float | None = None,
+        smoother: TemporalSmoother | None = None,
     ) -> pb.SegmentResponse:
         image = image_from_proto(request.image)
         want_png = request.mask_encoding != pb.MASK_ENCODING_RAW
+        options = MaskOptions(alpha=request.alpha, refine_edges=request.refine_edges, smoother=smoother)
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
             self._executor,
             lambda: self._pipeline.run(
-                request.model, image, want_png=want_png, received_at=received_at, deadline=deadline
+                request.model, image, want_png=want_png, received_at=received_at, deadline=deadline, options=options
             ),
         )
         self._metrics.observe(result.model_id, result.timings)
@@ -147,6 +155,10 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         # stream frames/s). LATEST is about freshness: one frame at a time, each with all the cores, so a
         # frame never waits behind another in the model.
         depth = 2 * self._workers if policy is DropPolicy.NONE else 1
+        # Smoothing mixes each frame with the one before: one frame at a time, in order.
+        smoothing = min(max(0.0, options.smoothing), 0.99)
+        smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
+        depth = 1 if smoother is not None else depth
         runner: StreamRunner[pb.SegmentRequest, pb.SegmentResponse] = StreamRunner(
             policy, depth=depth, capacity=self._workers, max_fps=max(0.0, options.max_fps)
         )
@@ -161,7 +173,7 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         async def process(frame: Frame[pb.SegmentRequest]) -> pb.SegmentResponse:
             request = frame.item
             try:
-                response = await self._segment(request, frame.received_at)
+                response = await self._segment(request, frame.received_at, smoother=smoother)
             except Exception as exc:  # noqa: BLE001 - this frame fails, the stream goes on
                 failed = self._admission.failed("SegmentStream", exc, f"SegmentStream frame {request.frame_id}")
                 error = pb.FrameError(code=failed.code.value[0], message=failed.message, reason=failed.reason)
@@ -214,6 +226,7 @@ def _model_info(model: Model, is_default: bool) -> pb.ModelInfo:
         info.input_width, info.input_height = config.input.width, config.input.height
         info.labels.extend(spec.labels)
         info.palette.extend(pb.Color(r=r, g=g, b=b) for r, g, b in spec.palette)
+        info.soft_mask = has_soft_mask(spec)
     if loaded is not None:
         info.device = loaded.backend.device
     return info

@@ -23,6 +23,7 @@ from server.errors import (
     InvalidImage,
     ModelLoading,
     ModelUnavailable,
+    NoSoftMask,
     Overloaded,
     SegmentationError,
     ShuttingDown,
@@ -39,6 +40,7 @@ STATUS_CODES: dict[type[SegmentationError], grpc.StatusCode] = {
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    NoSoftMask: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

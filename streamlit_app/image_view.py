@@ -16,6 +16,7 @@ from streamlit_app.config import UISettings
 from streamlit_app.errors import show_service_error
 from streamlit_app.imaging import (
     BLUR,
+    CUTOUT,
     IMAGE_TYPES,
     MASK,
     OVERLAY,
@@ -23,6 +24,8 @@ from streamlit_app.imaging import (
     InputImage,
     UnreadableImage,
     coloured_mask_png,
+    cutout,
+    cutout_png,
     list_samples,
     png_bytes,
     render,
@@ -74,7 +77,8 @@ def show_result(item: InputImage, model: ModelInfo, display: Display, settings: 
             return
         try:
             with st.spinner(f"Segmenting {item.name} with {model.id}…"):
-                seg = state.segment(settings.grpc.target, settings.grpc.timeout_seconds, model.id, item.digest, item.data)
+                seg = state.segment(settings.grpc.target, settings.grpc.timeout_seconds, model.id, item.digest,
+                                    item.data, alpha=model.soft_mask)
         except ServiceError as exc:
             show_service_error(f"Segmenting {item.name}", exc, settings)
             return
@@ -87,8 +91,12 @@ def show_result(item: InputImage, model: ModelInfo, display: Display, settings: 
 
 
 def _pictures(rgb: np.ndarray, result: SegmentResult, palette: np.ndarray, display: Display) -> None:
-    picture = render(rgb, result.mask, palette, display)
-    caption = {MASK: "Class mask", BLUR: "Background blurred"}.get(
+    # The cut-out keeps its transparency on the page; `render` draws it on black, for video frames.
+    if display.view == CUTOUT:
+        picture = cutout(rgb, result.mask, result.alpha)
+    else:
+        picture = render(rgb, result.mask, palette, display, result.alpha)
+    caption = {MASK: "Class mask", BLUR: "Background blurred", CUTOUT: "Background removed"}.get(
         display.view, f"Overlay at {display.opacity:.0%} opacity")
     left, right = st.columns(2)
     left.image(rgb, caption="Original", width="stretch")
@@ -152,6 +160,9 @@ def _downloads(item: InputImage, rgb: np.ndarray, result: SegmentResult, palette
          "The class colours alone."),
         ("Overlay PNG", "overlay", functools.partial(render_png, rgb, result.mask, palette, overlay),
          f"The class colours over the photo at {display.opacity:.0%} opacity."),
+        ("Transparent PNG", "cutout", functools.partial(cutout_png, rgb, result.mask, result.alpha),
+         "The photo with its background (class 0) transparent"
+         + (", soft-edged by the model's soft mask." if result.alpha is not None else ".")),
     )
     for label, suffix, data, help_text in files:
         st.download_button(

@@ -15,7 +15,7 @@ from segmentation_client import View, colorize
 from segmentation_client import render as draw
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp")
-OVERLAY, MASK, BLUR = "Overlay", "Mask", "Blur background"
+OVERLAY, MASK, BLUR, CUTOUT = "Overlay", "Mask", "Blur background", "Remove background"
 
 
 class UnreadableImage(ValueError):
@@ -24,7 +24,8 @@ class UnreadableImage(ValueError):
 
 @dataclass(frozen=True)
 class Display:
-    """How a result is drawn: the view (OVERLAY, MASK or BLUR), the overlay's opacity, class outlines or not."""
+    """How a result is drawn: the view (OVERLAY, MASK, BLUR or CUTOUT), the overlay's opacity, class outlines
+    or not."""
 
     view: str = OVERLAY
     opacity: float = 0.6
@@ -32,7 +33,7 @@ class Display:
 
     def as_view(self) -> View:
         """The client library's View of these controls: the page's labels are its modes in words."""
-        mode = {OVERLAY: "overlay", MASK: "mask"}.get(self.view, "original")
+        mode = {OVERLAY: "overlay", MASK: "mask", CUTOUT: "cutout"}.get(self.view, "original")
         return View(mode=mode, opacity=self.opacity, blur=self.view == BLUR, outlines=self.outlines)
 
 
@@ -62,14 +63,29 @@ def decode_rgb(data: bytes) -> np.ndarray:
         raise UnreadableImage(f"not a readable image: {exc}") from None
 
 
-def render(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> np.ndarray:
-    """The result picture as the page's controls say: the client library's `render` of `display.as_view()`."""
-    return draw(image, mask, palette, display.as_view())
+def render(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display,
+           alpha: np.ndarray | None = None) -> np.ndarray:
+    """The result picture as the page's controls say: the client library's `render` of `display.as_view()`.
+    `alpha` is the soft mask, when the model gives one: the blur and the removal then fade along the outline."""
+    return draw(image, mask, palette, display.as_view(), alpha)
 
 
-def render_png(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display) -> bytes:
-    """`render` of RGB pixels, as a PNG file."""
-    return png_bytes(render(image, mask, palette, display))
+def cutout(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """The picture with its background transparent: (H, W, 4), the soft mask (or every class but 0) as alpha."""
+    if alpha is None:
+        alpha = np.where(mask != 0, np.uint8(255), np.uint8(0))
+    return np.dstack([image, alpha])
+
+
+def cutout_png(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
+    """`cutout` of RGB pixels, as an RGBA PNG file."""
+    return png_bytes(cutout(image, mask, alpha))
+
+
+def render_png(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, display: Display,
+               alpha: np.ndarray | None = None) -> bytes:
+    """`render` of RGB pixels, as a PNG file (RGBA for the cut-out)."""
+    return png_bytes(render(image, mask, palette, display, alpha))
 
 
 def coloured_mask_png(mask: np.ndarray, palette: np.ndarray) -> bytes:
@@ -78,9 +94,9 @@ def coloured_mask_png(mask: np.ndarray, palette: np.ndarray) -> bytes:
 
 
 def png_bytes(pixels: np.ndarray, *, rgb: bool = True) -> bytes:
-    """A PNG file of a mask (H, W) or a picture (H, W, 3)."""
+    """A PNG file of a mask (H, W) or a picture (H, W, 3), or (H, W, 4) with alpha."""
     if pixels.ndim == 3 and rgb:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:  # pragma: no cover - OpenCV fails only on an invalid array
         raise ValueError("PNG encoding failed")

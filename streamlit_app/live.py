@@ -41,6 +41,7 @@ class Controls:
     display: Display
     max_fps: float = 0.0  # 0: as fast as the server answers
     palettes: dict[str, np.ndarray] = field(default_factory=dict, compare=False)  # model id -> RGB palette
+    soft_masks: frozenset[str] = frozenset()  # the models that give a soft mask: asked for it, for soft edges
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ class LiveSegmenter:
         palette = controls.palettes.get(result.model) if result is not None else None
         if result is None or palette is None:
             return image
-        # render resizes the mask when WebRTC changed the resolution mid-stream.
-        return render(image, result.mask, np.ascontiguousarray(palette[:, ::-1]), controls.display.as_view())
+        # render resizes the mask (and the soft mask) when WebRTC changed the resolution mid-stream.
+        return render(image, result.mask, np.ascontiguousarray(palette[:, ::-1]), controls.display.as_view(),
+                      result.alpha)
 
     def numbers(self) -> LiveNumbers:
         fps, latency, dropped, skipped = self._stats.live()
@@ -175,7 +177,8 @@ class LiveSegmenter:
         try:
             with self._open_client() as client:
                 results = client.stream(Sender(frames, in_flight, stats, JPEG_QUALITY), controls.model,
-                                        drop_policy="latest", max_fps=controls.max_fps)
+                                        drop_policy="latest", max_fps=controls.max_fps,
+                                        alpha=controls.model in controls.soft_masks)
                 receive(results, in_flight, stats, watched, stop)
             if not stop.is_set():  # the server ended the stream (e.g. it is shutting down)
                 raise Unavailable("the server ended the stream", reason="SHUTTING_DOWN")

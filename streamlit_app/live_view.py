@@ -36,7 +36,8 @@ def show_live_tab(model: ModelInfo, models: list[ModelInfo], display: Display, s
     if not _browser_session():
         st.info("The live camera needs the page open in a browser (`streamlit run`).", icon=":material/videocam_off:")
         return
-    controls = Controls(model.id, display, float(max_fps), palettes={m.id: m.palette for m in models})
+    controls = Controls(model.id, display, float(max_fps), palettes={m.id: m.palette for m in models},
+                        soft_masks=frozenset(m.id for m in models if m.soft_mask))
     segmenter = _segmenter(settings, controls)
     ctx = webrtc_streamer(
         key="live",

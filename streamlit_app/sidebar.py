@@ -7,7 +7,7 @@ import streamlit as st
 from segmentation_client import ModelInfo
 from streamlit_app import state
 from streamlit_app.config import UISettings
-from streamlit_app.imaging import BLUR, MASK, OVERLAY, Display
+from streamlit_app.imaging import BLUR, CUTOUT, MASK, OVERLAY, Display
 from streamlit_app.summaries import describe_model
 
 
@@ -45,9 +45,11 @@ def _list_unavailable(models: list[ModelInfo]) -> None:
 def display_options() -> Display:
     st.subheader("Display", divider="gray")
     view = st.segmented_control(
-        "Result", [OVERLAY, MASK, BLUR], default=OVERLAY, required=True, key="view",
+        "Result", [OVERLAY, MASK, BLUR, CUTOUT], default=OVERLAY, required=True, key="view",
         help="Overlay: class colours blended over the photo. Mask: the class colours alone. "
-             "Blur background: everything but the background class sharp, as in a video call (try a selfie model).",
+             "Blur background: everything but the background class sharp, as in a video call (try a selfie model). "
+             "Remove background: the photo with its background transparent, to download as a PNG; soft-edged "
+             "with a model that gives a soft mask.",
     )
     opacity = st.slider(
         "Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="opacity", disabled=view != OVERLAY,

@@ -51,10 +51,12 @@ def list_models(target: str, deadline_s: float) -> list[ModelInfo]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def segment(target: str, deadline_s: float, model: str, digest: str, _data: bytes) -> Segmented:
-    """Segment image bytes; `digest` stands for `_data` in the cache key, so the bytes are not hashed twice."""
+def segment(target: str, deadline_s: float, model: str, digest: str, _data: bytes, alpha: bool = False) -> Segmented:
+    """Segment image bytes; `digest` stands for `_data` in the cache key, so the bytes are not hashed twice.
+
+    `alpha`: ask for the soft mask too (models that give one)."""
     started = time.perf_counter()
-    result = get_client(target, deadline_s).segment(_data, model=model)
+    result = get_client(target, deadline_s).segment(_data, model=model, alpha=alpha)
     round_trip_ms = (time.perf_counter() - started) * 1000
     # Runs on cache misses only, so this counts real server calls (tests read it).
     count_server_call()

@@ -72,7 +72,8 @@ def draw_hud(canvas: np.ndarray, hud: Hud) -> None:
 def compose(image: np.ndarray, result: SegmentResult | None, palette_bgr: np.ndarray, view: View,
             hud: Hud) -> np.ndarray:
     """The finished frame: picture, legend and live numbers."""
-    canvas = render(image, result.mask if result is not None else None, palette_bgr, view)
+    mask, alpha = (result.mask, result.alpha) if result is not None else (None, None)
+    canvas = render(image, mask, palette_bgr, view, alpha)  # the soft mask, where the model gives one, for blur
     canvas = canvas.copy() if canvas is image else canvas  # never draw on the captured frame
     draw_legend(canvas, result, palette_bgr)
     draw_hud(canvas, hud)

@@ -117,6 +117,7 @@ class Session:
         self.stop = stop or threading.Event()  # set by q, Ctrl-C, a failed stream, or the caller
         self._client, self._source, self._window = client, source, window
         self._palette_bgr = np.ascontiguousarray(model.palette[:, ::-1])
+        self._soft_mask = model.soft_mask
         self._latest = LatestMask()
         self._in_flight = InFlight(settings.max_in_flight, self.stop)
         # With "none" every frame must reach the server, so capture waits for
@@ -189,7 +190,8 @@ class Session:
     def _receive(self) -> None:
         s = self.settings
         sender = Sender(self._to_server, self._in_flight, self.stats, s.jpeg_quality)
-        results = self._client.stream(sender, s.model or None, drop_policy=s.drop_policy, max_fps=s.max_fps)
+        results = self._client.stream(sender, s.model or None, drop_policy=s.drop_policy, max_fps=s.max_fps,
+                                      alpha=self._soft_mask)
         try:
             receive(results, self._in_flight, self.stats, self._latest, self.stop)
         except ServiceError as exc:

@@ -19,7 +19,7 @@ def model_out(info: ModelInfo) -> ModelOut:
         id=info.id, runtime=info.runtime, labels=info.labels, available=info.available,
         unavailable_reason=info.unavailable_reason, input_width=info.input_size[0], input_height=info.input_size[1],
         device=info.device, palette=info.palette.tolist(), description=info.description, is_default=info.is_default,
-        licence=info.licence, source=info.source,
+        licence=info.licence, source=info.source, soft_mask=info.soft_mask,
     )
 
 

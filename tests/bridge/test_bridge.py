@@ -204,7 +204,7 @@ def test_docs_page_and_schema_describe_the_api(http):
     assert {"/v1/segment", "/v1/models", "/v1/models/{model_id}", "/healthz", "/readyz"} <= set(spec["paths"])
     segment = spec["paths"]["/v1/segment"]["post"]
     params = {p["name"]: p for p in segment["parameters"]}
-    assert set(params) == {"model", "format", "opacity", "image_format"}
+    assert set(params) == {"model", "format", "opacity", "image_format", "refine_edges", "classes"}
     assert all(p["description"] for p in params.values())
     body = segment["requestBody"]
     assert body["required"] and body["content"]["multipart/form-data"]["schema"]["required"] == ["file"]

@@ -72,7 +72,7 @@ def test_bird_mask_matches_the_reference(stub, sample_bytes):
     mask = decode_mask(response.mask)
     reference = np.asarray(Image.open(SAMPLES / "bird_segmentation_mask.bmp"))
     agreement = (mask == reference).mean()
-    assert agreement >= 0.97, f"only {agreement:.3%} of pixels agree with the reference mask"
+    assert agreement >= 0.975, f"only {agreement:.3%} of pixels agree with the reference mask"
 
 
 def test_small_people_are_found_at_full_resolution(stub, sample_bytes):

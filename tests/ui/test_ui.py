@@ -93,7 +93,7 @@ def test_uploaded_images_each_get_a_card_with_legend_and_downloads(app: AppTest)
     assert len(legends) == 2
     assert ">person <small>" in legends[0] and ">cat <small>" in legends[1]
     labels = [b.label for b in app.get("download_button")]
-    assert labels == ["Class-index PNG", "Coloured mask PNG", "Overlay PNG"] * 2
+    assert labels == ["Class-index PNG", "Coloured mask PNG", "Overlay PNG", "Transparent PNG"] * 2
     assert len(app.dataframe) == 2
 
 
@@ -220,3 +220,22 @@ def test_two_class_model_blurs_the_background(selfie_server, monkeypatch: pytest
     assert at.image[1].captions == ["Background blurred"]
     assert at.slider(key="opacity").disabled
     assert at.session_state["server_calls"] == 1
+
+
+def test_remove_background_shows_the_cutout_and_offers_a_transparent_png(selfie_server, monkeypatch) -> None:
+    at = _app(selfie_server.address, monkeypatch).run()
+    at.selectbox(key="model").set_value(SELFIE).run()
+    at.file_uploader(key="uploads").upload(
+        "grace_hopper.bmp", (SAMPLES / "grace_hopper.bmp").read_bytes(), "image/bmp").run()
+    _assert_clean(at)
+    blurred = None
+    for view, caption in (("Blur background", "Background blurred"), ("Remove background", "Background removed")):
+        at.segmented_control(key="view").set_value(view).run()
+        _assert_clean(at)
+        assert at.image[1].captions == [caption]
+        blurred = blurred or at.image[1].value
+    assert at.image[1].value != blurred
+    downloads = {b.label: b for b in at.get("download_button")}
+    assert "Transparent PNG" in downloads
+    assert "soft-edged" in downloads["Transparent PNG"].help  # the selfie model gives a soft mask
+    assert at.session_state["server_calls"] == 1  # one call brought mask and soft mask; views redraw them

@@ -30,6 +30,8 @@ setup: $(STAMP) models
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	# OpenCV's contrib build replaced the plain one (the guided filter); the two must not share a venv.
+	$(PY) -m pip uninstall -y -q opencv-python-headless 2>/dev/null || true
 	$(PY) -m pip install -q -e '.[service,test,lint]'
 	rm -f $(VENV)/.installed-*
 	touch $@

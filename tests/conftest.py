@@ -1,7 +1,7 @@
 """Fixtures every test folder shares (the real gRPC server, the bridge, certificates) and the markers.
 
-Helpers live in tests/support; the names below are imported here too, so that `from tests.conftest import
-REPO` keeps working for test modules written before tests/support existed.
+Helpers live in tests/support; test modules import them from there (`from tests.support import REPO`), never
+from this file or from one another.
 """
 
 from __future__ import annotations
@@ -24,19 +24,11 @@ from tests.support.certs import make_certs
 from tests.support.paths import (
     DEFAULT_MODEL,
     LITERT_MODELS,
-    MODEL_REPOSITORY,
-    REPO,
     SAMPLES,
     SELFIE,
     SELFIE_LANDSCAPE,
-    SHARED,
 )
-from tests.support.processes import ServerProcess, free_port, wait_for_streams, wait_until_loaded
-
-__all__ = [
-    "DEFAULT_MODEL", "LITERT_MODELS", "MODEL_REPOSITORY", "REPO", "SAMPLES", "SELFIE", "SELFIE_LANDSCAPE", "SHARED",
-    "ServerProcess", "free_port", "running_bridge", "wait_for_streams", "wait_until_loaded",
-]
+from tests.support.processes import ServerProcess, wait_until_loaded
 
 
 @pytest.fixture(scope="session")

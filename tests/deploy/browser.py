@@ -6,26 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, SAMPLES, upload_image, wait_for_result
+from tests.support import CHROMEDRIVER, CHROMIUM, SAMPLES, chromium, upload_image, wait_for_result
 
 
 def legend_of_a_sample(url: str, profile: Path, sample: str = "cat_720p.jpg") -> list[str]:
     """Open the UI at `url`, segment a sample photo, return the words of the result's legend."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium and chromium-driver are not installed")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    pytest.importorskip("selenium.webdriver")
+    with chromium(profile) as driver:
         driver.get(url)
         upload_image(driver, SAMPLES / sample)
         legend = wait_for_result(driver).split()
         assert "Traceback" not in driver.find_element("tag name", "body").text
         return legend
-    finally:
-        driver.quit()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -14,6 +16,23 @@ CHROMIUM_FLAGS = (
     "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1450",
     "--force-device-scale-factor=1", "--hide-scrollbars",
 )
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator:
+    """A headless Chromium (a selenium WebDriver) with its own profile folder, quit on leaving."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def upload_image(driver, path: Path) -> None:

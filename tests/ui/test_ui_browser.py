@@ -21,10 +21,10 @@ import pytest
 from tests.support import (
     CHROMEDRIVER,
     CHROMIUM,
-    CHROMIUM_FLAGS,
     DEFAULT_MODEL,
     REPO,
     SAMPLES,
+    chromium,
     free_port,
     upload_image,
     wait_for_result,
@@ -86,18 +86,9 @@ def streamlit_url(start_streamlit, grpc_address: str) -> str:
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    pytest.importorskip("selenium.webdriver")
+    with chromium(tmp_path / "chromium-profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _fit_window_to_page(driver) -> None:

@@ -43,8 +43,12 @@ class ServerSettings(BaseSettings):
     device: str = ""
     """Device for models whose config says device = "auto" ("cpu", "cuda", "cuda:1"); empty picks CUDA when
     available."""
+    processes: int | None = Field(None, ge=1)
+    """Serving processes, all on the one port (each connection is served by one of them); unset: one per core.
+    The limits, health and /metrics are the whole server's; the workers are split between the processes."""
     workers: int = Field(2, ge=1)
-    """Requests processed at once, each by its own model instance."""
+    """Requests processed at once, each by its own model instance; with several processes, this many in all
+    (rounded up to a multiple of the processes)."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)

@@ -45,13 +45,14 @@ def process_ended(folder: Path, pid: int) -> None:
 
 class _ModelStates:
     """The state of each model, as prometheus-client's Enum shows it; in multiprocess mode, where Enum does
-    not work, a gauge per state with the same samples and one series a process (label `pid`)."""
+    not work, a gauge with the same samples, where a state is 1 when every process has the model in it
+    (while the processes differ, as during a reload, no state is 1)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._multiprocess = _FOLDER in os.environ
         name, documentation = "segmentation_model_state", "Model state"
         if self._multiprocess:
-            self._gauge = Gauge(name, documentation, ["model", name], multiprocess_mode="liveall", registry=registry)
+            self._gauge = Gauge(name, documentation, ["model", name], multiprocess_mode="livemin", registry=registry)
         else:
             self._enum = Enum(name, documentation, ["model"], states=list(MODEL_STATES), registry=registry)
 

@@ -129,6 +129,20 @@ class Bench:
             await self.live(address, proc.pid)
         self.suffix = ""
 
+    async def split_design(self) -> None:
+        """Design (b): one gRPC process, the pipeline in worker processes over shared memory (a prototype)."""
+        port, workers = services.free_port(), ServerSettings(metrics_port=None).workers
+        args = ["bench.split_design", "--port", str(port), "--model", self.model, "--workers", str(workers)]
+        with services.process(args, lambda text: "split design serving on" in text) as proc:
+            async with contextlib.AsyncExitStack() as stack:
+                pool = [await stack.enter_async_context(AsyncSegmentationClient(f"127.0.0.1:{port}", timeout=60))
+                        for _ in range(4)]
+                for concurrency in (1, 4):
+                    turns = itertools.cycle(pool[:concurrency])
+                    call = lambda turns=turns: next(turns).segment(self.image, self.model)
+                    await self.repeat(f"10. split design (b) prototype, {workers} worker processes, Segment, "
+                                      f"concurrency {concurrency}", self.closed(call, concurrency), [proc.pid])
+
     async def live(self, address: str, pid: int) -> None:
         """The most 30 fps cameras the server keeps up with (each p95 <= 66 ms, < 1 % dropped), 1 upwards."""
         best, extra = None, dict[str, object]()
@@ -204,6 +218,8 @@ class Bench:
             await self.in_process()
             for processes in self.args.processes or [None]:
                 await self.grpc(processes)
+            if self.args.split_design:
+                await self.split_design()
             if self.args.peers:
                 await self.peers()
             rows = self.rows[first:]
@@ -253,6 +269,8 @@ def main() -> None:
                         help="comma-separated model ids")
     parser.add_argument("--processes", type=lambda s: [int(n) for n in s.split(",")], default=[],
                         help="the server's --processes, comma-separated to compare several (default: its own)")
+    parser.add_argument("--split-design", action="store_true",
+                        help="also measure the prototype of one gRPC process with worker processes")
     parser.add_argument("--max-live", type=int, default=12, help="most live streams to try")
     parser.add_argument("--no-rest", dest="rest", action="store_false")
     parser.add_argument("--no-peers", dest="peers", action="store_false")

@@ -44,11 +44,11 @@ class ServerSettings(BaseSettings):
     """Device for models whose config says device = "auto" ("cpu", "cuda", "cuda:1"); empty picks CUDA when
     available."""
     processes: int | None = Field(None, ge=1)
-    """Serving processes, all on the one port (each connection is served by one of them); unset: one per core.
-    The limits, health and /metrics are the whole server's; the workers are split between the processes."""
+    """Serving processes, all on the one port (each connection is served by one of them, with its own models
+    and workers); unset: one per usable core (affinity and container CPU limit), at most 4. The limits,
+    health and /metrics are the whole server's."""
     workers: int = Field(2, ge=1)
-    """Requests processed at once, each by its own model instance; with several processes, this many in all
-    (rounded up to a multiple of the processes)."""
+    """Requests processed at once by each serving process, each by its own model instance."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)

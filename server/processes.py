@@ -41,9 +41,23 @@ log = logging.getLogger("server")
 _STOP_MARGIN_SECONDS = 15.0  # beyond the grace period: closing the models, the process exiting
 
 
+MAX_DEFAULT_PROCESSES = 4  # each process holds its own models: more cores get more threads, not more copies
+
+
 def default_processes(cores: int | None = None) -> int:
-    """`--processes` when not given: one serving process per core (see the README's performance section)."""
-    return max(1, cores or os.cpu_count() or 1)
+    """`--processes` when not given: one serving process per core this process may use, at most
+    MAX_DEFAULT_PROCESSES (the README's performance section has the measurements)."""
+    return max(1, min(cores or usable_cores(), MAX_DEFAULT_PROCESSES))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, and a container's CPU limit (cgroup v2 cpu.max)."""
+    cores = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    return max(1, cores)
 
 
 def run(settings: ServerSettings) -> int:
@@ -54,8 +68,7 @@ def run(settings: ServerSettings) -> int:
     folder = Path(tempfile.mkdtemp(prefix="segmentation-metrics-"))
     try:
         with _reserve_port(settings.host, settings.port) as port:
-            # The workers (model instances) are the server's, split between the processes.
-            each = settings.model_copy(update={"port": port, "workers": math.ceil(settings.workers / processes)})
+            each = settings.model_copy(update={"port": port})
             state = ServerState(processes)
             context = multiprocessing.get_context("fork")
             children = [context.Process(target=_serve_child, args=(each, state, i, folder), name=f"server-{i + 1}")

@@ -1,4 +1,4 @@
-"""python -m bench.memory: the server's memory with every model of the default repository loaded.
+"""python -m bench.memory: the server's memory with every model of the built-in repository (or `--models`) loaded.
 
 For each `--processes` value, starts `python -m server` on the built-in repository, waits until no
 process is still loading a model, and reports the resident memory (RSS) and the proportional set size
@@ -36,8 +36,9 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def measure(processes: int) -> dict[str, float]:
-    with services.grpc_server("--processes", str(processes)) as (proc, address):
+def measure(processes: int, models: str | None = None) -> dict[str, float]:
+    flags = ["--models", models] if models else []
+    with services.grpc_server("--processes", str(processes), *flags) as (proc, address):
         while not _loaded(address, processes):
             time.sleep(1)
         time.sleep(2)  # let the allocators settle after the last warm-up
@@ -49,10 +50,11 @@ def measure(processes: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--processes", type=lambda s: [int(n) for n in s.split(",")], default=[1, 2])
+    parser.add_argument("--models", help="comma-separated model ids (default: every model of the repository)")
     args = parser.parse_args()
     print("| --processes | RSS MiB (sum) | PSS MiB (sum) |\n|---:|---:|---:|")
     for processes in args.processes:
-        found = measure(processes)
+        found = measure(processes, args.models)
         print(f"| {processes} | {found['rss_mib']:.0f} | {found['pss_mib']:.0f} |", flush=True)
 
 

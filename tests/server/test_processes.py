@@ -1,5 +1,5 @@
-"""A server of several processes (`--processes 2`) is still one server: its connections are spread over the
-processes, and the limits, reload, health, drain and /metrics hold for all of them together."""
+"""A server of several processes (`--processes 2`) is still one server: its connections (the bridge's too) are
+spread over the processes, and the limits, reload, health, drain and /metrics hold for all of them together."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
-from tests.support import SAMPLES, SELFIE, link_model, wait_for, wait_for_streams
+from rest_bridge.config import BridgeSettings
+from tests.support import SAMPLES, SELFIE, link_model, running_bridge, wait_for, wait_for_streams
 
 pytestmark = pytest.mark.server
 
@@ -81,6 +82,18 @@ def test_connections_are_spread_and_metrics_count_every_process(start_server, tm
     assert ok and float(ok.group(1)) == CONNECTIONS, text
     state = rf'^segmentation_model_state\{{model="{SELFIE}",segmentation_model_state="ready"\}} (\S+)$'
     assert (found := re.search(state, text, re.MULTILINE)) and float(found.group(1)) == 1
+
+
+@pytest.mark.bridge
+def test_the_bridge_reaches_every_process(start_server, tmp_path):
+    server = _start(start_server, tmp_path)
+    settings = BridgeSettings(grpc={"target": server.address}, server_connections=CONNECTIONS)
+    with running_bridge(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+        for _ in range(CONNECTIONS):
+            response = http.post("/v1/segment", content=FRAME, headers={"Content-Type": "image/bmp"})
+            assert response.status_code == 200, response.text
+    answered_by = set(re.findall(r"(server-\d) server\.servicer: Segment ok", server.log()))
+    assert answered_by == {"server-1", "server-2"}, "the bridge's calls are spread over both processes"
 
 
 def test_one_stream_limit_for_the_whole_server(start_server, tmp_path):

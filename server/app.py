@@ -63,6 +63,7 @@ class Service:
     _metrics_httpd: WSGIServer | None = None
     _poller: asyncio.Task | None = None
     _watcher: asyncio.Task | None = None
+    _memory: asyncio.Task | None = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ready: bool = False  # this process can serve the default model
     _serving: bool = False  # what health says
@@ -102,6 +103,11 @@ class Service:
                 return
             await self._report()
 
+    async def _measure_memory(self, seconds: float = 5.0) -> None:
+        while True:
+            self.metrics.measure_memory()
+            await asyncio.sleep(seconds)
+
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
         await self._publish(False)
@@ -118,6 +124,7 @@ class Service:
         if default.state is not State.READY:
             raise DefaultModelUnavailable(f"default model {default.id} is unavailable: {default.reason}")
         await self._set_ready(True)
+        self._memory = asyncio.create_task(self._measure_memory())
         self._loader = asyncio.create_task(self._load_all(
             [m.id for m in self.registry.models() if m.state is State.LOADING]))
         if self.settings.repository_poll_seconds:
@@ -173,7 +180,7 @@ class Service:
         grace = self.settings.grace_seconds if grace is None else grace
         self.servicer.drain()
         await self.health.enter_graceful_shutdown()
-        for task in (self._loader, self._poller, self._watcher):
+        for task in (self._loader, self._poller, self._watcher, self._memory):
             if task is not None:
                 task.cancel()
         # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.

@@ -7,6 +7,7 @@ writes its values to files in one folder (`use_multiprocess_folder`, called in e
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
@@ -91,6 +92,15 @@ class Metrics:
         self.frames_abandoned = Counter("segmentation_frames_abandoned",
                                         "Frames received on a cancelled stream and never processed", registry=r)
         self.model_state = _ModelStates(r)
+        self.resident_bytes = Gauge("segmentation_resident_memory_bytes",
+                                    "Resident memory of the serving processes (models included), summed",
+                                    multiprocess_mode="livesum", registry=r)
+
+    def measure_memory(self) -> None:
+        """Set resident_bytes to this process's resident memory now (Linux; elsewhere it stays 0)."""
+        with contextlib.suppress(OSError):
+            pages = int(Path("/proc/self/statm").read_text().split()[1])
+            self.resident_bytes.set(pages * os.sysconf("SC_PAGE_SIZE"))
 
     def observe(self, model: str, timings: Timings) -> None:
         for stage in STAGES:

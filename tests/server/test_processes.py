@@ -82,6 +82,10 @@ def test_connections_are_spread_and_metrics_count_every_process(start_server, tm
     assert ok and float(ok.group(1)) == CONNECTIONS, text
     state = rf'^segmentation_model_state\{{model="{SELFIE}",segmentation_model_state="ready"\}} (\S+)$'
     assert (found := re.search(state, text, re.MULTILINE)) and float(found.group(1)) == 1
+    memory = re.search(r"^segmentation_resident_memory_bytes (\S+)$", text, re.MULTILINE)
+    resident = sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                   for pid in _serving_processes(server))
+    assert memory and 0.7 * resident <= float(memory.group(1)) <= 1.3 * resident, "the processes' memory, summed"
 
 
 @pytest.mark.bridge

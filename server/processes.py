@@ -68,6 +68,8 @@ def run(settings: ServerSettings) -> int:
     folder = Path(tempfile.mkdtemp(prefix="segmentation-metrics-"))
     try:
         with _reserve_port(settings.host, settings.port) as port:
+            if port is None:
+                return 1
             each = settings.model_copy(update={"port": port})
             state = ServerState(processes)
             context = multiprocessing.get_context("fork")
@@ -115,13 +117,20 @@ def _serve_child(settings: ServerSettings, state: ServerState, index: int, folde
 
 
 @contextlib.contextmanager
-def _reserve_port(host: str, port: int) -> Iterator[int]:
-    """Hold `host:port` (a free port when 0) with SO_REUSEPORT, unlistened, while the processes bind it too."""
-    family, kind, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
-                                                     flags=socket.AI_PASSIVE)[0]
-    with socket.socket(family, kind) as sock:
+def _reserve_port(host: str, port: int) -> Iterator[int | None]:
+    """Hold `host:port` (a free port when 0) with SO_REUSEPORT, unlistened, while the processes bind it too;
+    None (and the reason logged) when it cannot be had."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        yield None
+        return
+    with sock:
         yield sock.getsockname()[1]
 
 
@@ -137,7 +146,12 @@ async def _supervise(settings: ServerSettings, port: int, children: Sequence[Bas
         loop.add_reader(child.sentinel, _ended, loop, child, ended)
     httpd = None
     if settings.metrics_port is not None:
-        httpd = serve_folder(folder, settings.host, settings.metrics_port)
+        try:
+            httpd = serve_folder(folder, settings.host, settings.metrics_port)
+        except OSError as exc:
+            log.error("cannot serve metrics on %s:%d: %s", settings.host, settings.metrics_port, exc)
+            await _stop_all(children, settings.grace_seconds + _STOP_MARGIN_SECONDS)
+            return 1
         log.info("metrics on http://%s:%d/metrics", settings.host, httpd.server_port)
     try:
         if await _first(_all_ready(state), stop.wait(), ended.wait()) == 0:

@@ -105,10 +105,12 @@ class Bench:
             await self.repeat("2. in-process pipeline, one 640x480 frame at a time", self.closed(frame, 1), [])
         model.retire()
 
-    async def grpc(self, processes: int | None) -> None:
-        """The gRPC rows (and the bridge's), against a server of `processes` processes (None: its default)."""
-        flags = ["--processes", str(processes)] if processes else []
-        self.suffix = f", --processes {processes}" if processes and len(self.args.processes) > 1 else ""
+    async def grpc(self, processes: str | None) -> None:
+        """The gRPC rows (and the bridge's), against a server of `processes` processes (None: its default;
+        "PxW": P processes of W workers each)."""
+        count, _, workers = (processes or "").partition("x")
+        flags = [*(["--processes", count] if count else []), *(["--workers", workers] if workers else [])]
+        self.suffix = ", " + " ".join(flags) if flags and len(self.args.processes) > 1 else ""
         with services.grpc_server("--models", self.model, "--default-model", self.model, *flags) as (proc, address):
             async with contextlib.AsyncExitStack() as stack:
                 # Each caller its own client and connection, as separate callers have.
@@ -267,8 +269,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--models", type=lambda s: s.split(","), default=[DEFAULT_MODEL, FAST_MODEL],
                         help="comma-separated model ids")
-    parser.add_argument("--processes", type=lambda s: [int(n) for n in s.split(",")], default=[],
-                        help="the server's --processes, comma-separated to compare several (default: its own)")
+    parser.add_argument("--processes", type=lambda s: s.split(","), default=[],
+                        help="the server's --processes, comma-separated to compare several (default: its own); "
+                             "PxW: P processes of W workers each")
     parser.add_argument("--split-design", action="store_true",
                         help="also measure the prototype of one gRPC process with worker processes")
     parser.add_argument("--max-live", type=int, default=12, help="most live streams to try")

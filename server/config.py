@@ -43,10 +43,10 @@ class ServerSettings(BaseSettings):
     device: str = ""
     """Device for models whose config says device = "auto" ("cpu", "cuda", "cuda:1"); empty picks CUDA when
     available."""
-    processes: int | None = Field(None, ge=1)
+    processes: int = Field(1, ge=1)
     """Serving processes, all on the one port (each connection is served by one of them, with its own models
-    and workers); unset: one per usable core (affinity and container CPU limit), at most 4. The limits,
-    health and /metrics are the whole server's."""
+    and workers); the limits, health and /metrics are the whole server's. One measured best on 2 cores (the
+    README's performance section); measure before raising it on bigger machines."""
     workers: int = Field(2, ge=1)
     """Requests processed at once by each serving process, each by its own model instance."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import multiprocessing
 import os
 import shutil
@@ -41,28 +40,9 @@ log = logging.getLogger("server")
 _STOP_MARGIN_SECONDS = 15.0  # beyond the grace period: closing the models, the process exiting
 
 
-MAX_DEFAULT_PROCESSES = 4  # each process holds its own models: more cores get more threads, not more copies
-
-
-def default_processes(cores: int | None = None) -> int:
-    """`--processes` when not given: one serving process per core this process may use, at most
-    MAX_DEFAULT_PROCESSES (the README's performance section has the measurements)."""
-    return max(1, min(cores or usable_cores(), MAX_DEFAULT_PROCESSES))
-
-
-def usable_cores() -> int:
-    """Cores this process may run on: its CPU affinity, and a container's CPU limit (cgroup v2 cpu.max)."""
-    cores = len(os.sched_getaffinity(0))
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cores = min(cores, math.ceil(int(quota) / int(period)))
-    return max(1, cores)
-
-
 def run(settings: ServerSettings) -> int:
     """Serve until SIGTERM or SIGINT; the exit code."""
-    processes = settings.processes or default_processes()
+    processes = settings.processes
     if processes == 1:
         return asyncio.run(serve(settings))
     folder = Path(tempfile.mkdtemp(prefix="segmentation-metrics-"))

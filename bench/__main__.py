@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import platform
@@ -53,6 +55,7 @@ class Bench:
         self.rows: list[Row] = []
         self.model = DEFAULT_MODEL
         self.image = self.photo
+        self.suffix = ""  # names the server's --processes when the run compares several
 
     def use(self, model: str) -> None:
         """Rows from now on are of `model`: DeepLab on the 720p photo, the fast video model on 640x480 frames."""
@@ -68,7 +71,7 @@ class Bench:
                 results.append(await once(self.args.seconds))
             # In-process rows have no separate server: all the work is this process's.
             cpu.append((meter.server, meter.client) if pids else (meter.client, 0.0))
-        row = summarize(name, [(r[0], r[1]) for r in results], cpu, **extra)
+        row = summarize(name + self.suffix, [(r[0], r[1]) for r in results], cpu, **extra)
         row.model = self.model
         if results and len(results[0]) > 2:
             row.extra.update(results[-1][2])
@@ -108,32 +111,56 @@ class Bench:
             await self.repeat("2. in-process pipeline, one 640x480 frame at a time", self.closed(frame, 1), [])
         model.retire()
 
-    async def grpc(self) -> None:
-        with services.grpc_server("--models", self.model, "--default-model", self.model) as (proc, address):
-            async with AsyncSegmentationClient(address, timeout=60) as client:
-                call = lambda: client.segment(self.image, self.model)
+    async def grpc(self, processes: str | None) -> None:
+        """The gRPC rows (and the bridge's), against a server of `processes` processes (None: its default;
+        "PxW": P processes of W workers each)."""
+        count, _, workers = (processes or "").partition("x")
+        flags = [*(["--processes", count] if count else []), *(["--workers", workers] if workers else [])]
+        self.suffix = ", " + " ".join(flags) if flags and len(self.args.processes) > 1 else ""
+        with services.grpc_server("--models", self.model, "--default-model", self.model, *flags) as (proc, address):
+            async with contextlib.AsyncExitStack() as stack:
+                # Each caller its own client and connection, as separate callers have.
+                pool = [await stack.enter_async_context(AsyncSegmentationClient(address, timeout=60))
+                        for _ in range(16)]
+                client = pool[0]
                 for concurrency in (1, 4, 16):
-                    await self.repeat(f"3. gRPC Segment, concurrency {concurrency}",
-                                      self.closed(call, concurrency), [proc.pid])
+                    turns = itertools.cycle(pool[:concurrency])
+                    call = lambda turns=turns: next(turns).segment(self.image, self.model)
+                    await self.repeat(f"3. gRPC Segment, concurrency {concurrency}", self.closed(call, concurrency),
+                                      [proc.pid])
                 await self.repeat("4. gRPC SegmentStream NONE (640x480)",
                                   streams.grpc_stream(client, self.model, self.frame, "none", 0), [proc.pid])
                 await self.repeat("4. gRPC SegmentStream LATEST, 30 fps offered (640x480)",
                                   streams.grpc_stream(client, self.model, self.frame, "latest", 30), [proc.pid])
                 if self.args.rest:
                     await self.rest(proc, address)
-                await self.live(client, proc.pid)
+                await self.live(address, proc.pid)
                 if self.args.mask_options and (await client.get_model(self.model)).soft_mask:
                     for label, options in MASK_OPTIONS.items():
-                        await self.live(client, proc.pid, label, options)
+                        await self.live(address, proc.pid, label, options)
+        self.suffix = ""
 
-    async def live(self, client: AsyncSegmentationClient, pid: int, label: str = "", options: dict | None = None,
-                   ) -> None:
+    async def split_design(self) -> None:
+        """Design (b): one gRPC process, the pipeline in worker processes over shared memory (a prototype)."""
+        port, workers = services.free_port(), ServerSettings(metrics_port=None).workers
+        args = ["bench.split_design", "--port", str(port), "--model", self.model, "--workers", str(workers)]
+        with services.process(args, lambda text: "split design serving on" in text) as proc:
+            async with contextlib.AsyncExitStack() as stack:
+                pool = [await stack.enter_async_context(AsyncSegmentationClient(f"127.0.0.1:{port}", timeout=60))
+                        for _ in range(4)]
+                for concurrency in (1, 4):
+                    turns = itertools.cycle(pool[:concurrency])
+                    call = lambda turns=turns: next(turns).segment(self.image, self.model)
+                    await self.repeat(f"10. split design (b) prototype, {workers} worker processes, Segment, "
+                                      f"concurrency {concurrency}", self.closed(call, concurrency), [proc.pid])
+
+    async def live(self, address: str, pid: int, label: str = "", options: dict | None = None) -> None:
         """The most 30 fps cameras the server keeps up with (each p95 <= 66 ms, < 1 % dropped), 1 upwards;
         `options` are the streams' mask options, named by `label` in the row."""
         best, extra = None, dict[str, object]()
         for n in range(1, self.args.max_live + 1):
             with CpuMeter([pid]) as meter:
-                rate, latencies, extra = await streams.live(client, self.model, self.frame, n, self.args.seconds,
+                rate, latencies, extra = await streams.live(address, self.model, self.frame, n, self.args.seconds,
                                                             options)
             print(f"    {n} live streams: worst p95 {extra['worst_p95_ms']:.0f} ms, "
                   f"worst drop {extra['drop_rate']:.1%}", flush=True)
@@ -142,7 +169,8 @@ class Bench:
             best = summarize("", [(rate, latencies)], [(meter.server, meter.client)], **extra)
         if best is None:  # not even one camera: the row says how far the first one was off
             best = summarize("", [(0.0, [])], [(0.0, 0.0)], **{**extra, "streams": 0})
-        best.name, best.model = f"8. live streams per machine (30 fps 640x480 each, LATEST){label}", self.model
+        best.name = f"8. live streams per machine (30 fps 640x480 each, LATEST, a connection each){label}" + self.suffix
+        best.model = self.model
         self.rows.append(best)
 
     async def rest(self, grpc_proc, address: str) -> None:
@@ -201,7 +229,10 @@ class Bench:
             self.use(model)
             first = len(self.rows)
             await self.in_process()
-            await self.grpc()
+            for processes in self.args.processes or [None]:
+                await self.grpc(processes)
+            if self.args.split_design:
+                await self.split_design()
             if self.args.peers:
                 await self.peers()
             rows = self.rows[first:]
@@ -249,6 +280,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--models", type=lambda s: s.split(","), default=[DEFAULT_MODEL, FAST_MODEL],
                         help="comma-separated model ids")
+    parser.add_argument("--processes", type=lambda s: s.split(","), default=[],
+                        help="the server's --processes, comma-separated to compare several (default: its own); "
+                             "PxW: P processes of W workers each")
+    parser.add_argument("--split-design", action="store_true",
+                        help="also measure the prototype of one gRPC process with worker processes")
     parser.add_argument("--max-live", type=int, default=12, help="most live streams to try")
     parser.add_argument("--no-rest", dest="rest", action="store_false")
     parser.add_argument("--no-mask-options", dest="mask_options", action="store_false",

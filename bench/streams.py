@@ -53,15 +53,24 @@ def grpc_stream(client: AsyncSegmentationClient, model: str, frame: bytes, polic
     return once
 
 
-async def live(client: AsyncSegmentationClient, model: str, frame: bytes, streams: int,
+async def live(address: str, model: str, frame: bytes, streams: int,
                seconds: float, options: dict | None = None) -> tuple[float, list[float], dict]:
     """`streams` cameras at 30 fps at once (LATEST, as a live camera streams); passes when each keeps p95 <=
     two frame intervals with under 1 % of its frames dropped. Independent cameras do not shoot in step:
-    their starts are spread over one frame interval."""
-    start = time.perf_counter()
-    results = await asyncio.gather(*(_camera(client, model, frame, "latest", LIVE_FPS, seconds, i / LIVE_FPS / streams,
-                                             options) for i in range(streams)))
-    elapsed = time.perf_counter() - start
+    their starts are spread over one frame interval; each opens its own connection, as cameras do.
+    `options`: the streams' mask options (alpha, refine_edges, smoothing)."""
+    clients = [AsyncSegmentationClient(address, timeout=60) for _ in range(streams)]
+    try:
+        for client in clients:  # connected before the clock starts, as cameras already running are
+            await client.list_models()
+        start = time.perf_counter()
+        results = await asyncio.gather(*(_camera(client, model, frame, "latest", LIVE_FPS, seconds,
+                                                 i / LIVE_FPS / streams, options)
+                                         for i, client in enumerate(clients)))
+        elapsed = time.perf_counter() - start
+    finally:
+        for client in clients:
+            await client.close()
     worst_p95 = max(float(np.percentile(lat, 95)) if lat else float("inf") for lat, _, _ in results)
     worst_drop = max(dropped / max(1, offered) for _, offered, dropped in results)
     latencies = [x for lat, _, _ in results for x in lat]

@@ -48,15 +48,17 @@ EXPOSED_HEADERS = ["X-Model", "X-Classes", "X-Timings-Total-Ms", "X-Image-Width"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bridge]]:
-    """Open the one gRPC client for the app's lifetime; its channel connects lazily, on the first call."""
+    """Open the gRPC clients for the app's lifetime; their channels connect lazily, on the first call."""
     settings: BridgeSettings = app.state.settings
     # Room for the largest upload the bridge accepts plus the rest of the message.
-    client = settings.grpc.connect_async(max_message_bytes=max(16 * MIB, settings.upload_limit_bytes + MIB))
+    clients = [settings.grpc.connect_async(max_message_bytes=max(16 * MIB, settings.upload_limit_bytes + MIB))
+               for _ in range(settings.server_connections)]
     log.info("bridging to gRPC %s (deadline %.1f s)", settings.grpc.target, settings.grpc.timeout_seconds)
     try:
-        yield {"bridge": Bridge(settings, client, PaletteCache(client))}
+        yield {"bridge": Bridge(settings, clients[0], PaletteCache(clients[0]), tuple(clients))}
     finally:
-        await client.close()
+        for client in clients:
+            await client.close()
 
 
 def create_app(settings: BridgeSettings | None = None) -> FastAPI:

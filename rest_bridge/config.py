@@ -36,6 +36,9 @@ class BridgeSettings(BaseSettings):
     round-robin), BRIDGE_GRPC_TOKEN, BRIDGE_GRPC_TLS, BRIDGE_GRPC_ROOT_CERTIFICATES, BRIDGE_GRPC_CLIENT_CERT,
     BRIDGE_GRPC_CLIENT_KEY, BRIDGE_GRPC_TIMEOUT_SECONDS (a call that takes longer answers 504),
     BRIDGE_GRPC_KEEPALIVE_SECONDS; as flags --grpc.target and so on."""
+    server_connections: int = Field(4, ge=1)
+    """gRPC connections the bridge spreads its calls and streams over, in turn: a server of several processes
+    serves each connection in one of them."""
     auth_token: SecretStr | None = None
     """When set, callers need `Authorization: Bearer <token>` (health and readiness stay open)."""
     readiness_timeout_seconds: float = Field(2.0, gt=0)

@@ -25,7 +25,7 @@ BridgeDep = Annotated[Bridge, Depends(get_bridge)]
 
 
 async def get_client(bridge: BridgeDep) -> AsyncSegmentationClient:
-    return bridge.client
+    return bridge.next_client()
 
 
 async def get_palettes(bridge: BridgeDep) -> PaletteCache:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,3 +69,12 @@ class Bridge:
     settings: BridgeSettings
     client: AsyncSegmentationClient
     palettes: PaletteCache
+    clients: tuple[AsyncSegmentationClient, ...] = ()  # each its own connection; `client` is one of them
+    _turns: Iterator[AsyncSegmentationClient] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_turns", itertools.cycle(self.clients or (self.client,)))
+
+    def next_client(self) -> AsyncSegmentationClient:
+        """The client (connection) for the next call or stream: each in turn."""
+        return next(self._turns)

@@ -46,6 +46,8 @@ class ClientBase:
         10 s by default)."""
         options = channel_options(max_message_bytes, keepalive_seconds)
         resolved = grpc_target(target)
+        self.target = resolved
+        """The gRPC target this client's connection goes to."""
         credentials = channel_credentials(tls, root_certificates, client_cert, client_key)
         self._channel = (
             self._grpc.secure_channel(resolved, credentials, options)

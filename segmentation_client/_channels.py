@@ -51,6 +51,9 @@ def channel_options(max_message_bytes: int, keepalive_seconds: float = 30.0) -> 
         # Reconnect to a replica that comes back within a second or two, not minutes.
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2_000),
+        # Each client its own connection: gRPC otherwise shares one among channels with the same target and
+        # settings, and a server of several processes serves each connection in one of them.
+        ("grpc.use_local_subchannel_pool", 1),
     ]
 
 

@@ -3,7 +3,9 @@
 One `Admission` is built per server (server/app.py) and given to both services, so the request limit,
 the stream limit and draining hold for Segmenter and the Open Inference service together. It also
 holds the one path every unary call takes (admitted, counted in the metrics, its errors turned into
-statuses) and the one way a failed stream frame is counted and described.
+statuses) and the one way a failed stream frame is counted and described. With several serving
+processes (`--processes`) the counts live in a `ServerState` they all share, so the limits are the
+server's, not each process's; draining is each process's own, and every process is told to drain.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import grpc
 
 from server.errors import Overloaded, SegmentationError, ShuttingDown
 from server.metrics import Metrics
+from server.shared import ServerState
 from server.status import Failure, abort_with, failure
 
 log = logging.getLogger(__name__)
@@ -28,13 +31,14 @@ R = TypeVar("R")
 class Admission:
     """The server's limits of concurrent unary calls and streams, and whether it is draining."""
 
-    def __init__(self, metrics: Metrics, *, max_concurrent_requests: int, max_streams: int) -> None:
+    def __init__(self, metrics: Metrics, *, max_concurrent_requests: int, max_streams: int,
+                 state: ServerState | None = None) -> None:
         self.metrics = metrics
         self.draining = False
         self._max_requests = max_concurrent_requests
         self._max_streams = max_streams
-        self._requests = 0
-        self._streams = 0  # accepted and not ended, counted from the moment they are accepted
+        # Calls accepted and not ended, in every process of the server.
+        self._state = state or ServerState()
 
     def drain(self) -> None:
         """Refuse every new call from now on."""
@@ -44,33 +48,48 @@ class Admission:
         """Why a new call (a stream when `stream`) may not start now; None when it may."""
         if self.draining:
             return ShuttingDown("server is shutting down; send the call to another replica")
-        if stream and self._streams >= self._max_streams:
-            return Overloaded(f"server is at its limit of {self._max_streams} concurrent streams")
-        if not stream and self._requests >= self._max_requests:
-            return Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
+        limit = self._max_streams if stream else self._max_requests
+        if self._state.in_progress(stream=stream) >= limit:
+            return self._overloaded(stream=stream)
         return None
+
+    def _overloaded(self, *, stream: bool) -> Overloaded:
+        if stream:
+            return Overloaded(f"server is at its limit of {self._max_streams} concurrent streams")
+        return Overloaded(f"server is at its limit of {self._max_requests} concurrent requests")
+
+    def _take(self, *, stream: bool) -> SegmentationError | None:
+        """Count a new call unless it must be refused (checked and counted in one step); why it is refused."""
+        refused = self.refusal(stream=stream)
+        if refused is None and not self._state.take(stream=stream,
+                                                     limit=self._max_streams if stream else self._max_requests):
+            refused = self._overloaded(stream=stream)  # another process took the last one meanwhile
+        return refused
 
     @contextmanager
     def unary_slot(self) -> Iterator[None]:
         """One unary call, of any service: raises ShuttingDown or Overloaded when it may not start."""
-        refused = self.refusal(stream=False)
+        refused = self._take(stream=False)
         if refused is not None:
             raise refused
-        self._requests += 1
         try:
             yield
         finally:
-            self._requests -= 1
+            self._state.give_back(stream=False)
 
     @contextmanager
-    def stream_slot(self) -> Iterator[None]:
-        """One accepted stream (see `refusal`), counted here and in the metrics until it ends."""
-        self._streams += 1
+    def stream_slot(self) -> Iterator[SegmentationError | None]:
+        """One stream: yields why it is refused (nothing is counted then), else None, and then it is counted
+        here and in the metrics until the block ends."""
+        refused = self._take(stream=True)
+        if refused is not None:
+            yield refused
+            return
         self.metrics.in_flight.labels("SegmentStream").inc()
         try:
-            yield
+            yield None
         finally:
-            self._streams -= 1
+            self._state.give_back(stream=True)
             self.metrics.in_flight.labels("SegmentStream").dec()
 
     def failed(self, method: str, exc: BaseException, where: str | None = None) -> Failure:

@@ -1,9 +1,16 @@
-"""Assembles the gRPC server: Segmenter, health, reflection, model loading and shutdown."""
+"""Assembles the gRPC server: Segmenter, health, reflection, model loading and shutdown.
+
+One `Service` is the whole server, or one of its `--processes` serving processes (server/processes.py):
+then they share one port, one `ServerState` (limits, who can serve) and one metrics folder, and each
+reports SERVING only while every process can serve the default model.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
@@ -24,6 +31,7 @@ from server.models import ModelRegistry, State
 from server.pipeline import Pipeline
 from server.security import TokenAuthInterceptor, server_credentials
 from server.servicer import SegmenterServicer
+from server.shared import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -48,32 +56,66 @@ class Service:
     registry: ModelRegistry
     executor: ThreadPoolExecutor
     metrics: Metrics
+    state: ServerState
+    index: int = 0  # which of the server's processes this is
     metrics_port: int | None = None
     _loader: asyncio.Task | None = None
     _metrics_httpd: WSGIServer | None = None
     _poller: asyncio.Task | None = None
+    _watcher: asyncio.Task | None = None
+    _memory: asyncio.Task | None = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _serving: bool = False
+    _ready: bool = False  # this process can serve the default model
+    _serving: bool = False  # what health says
 
     async def _load(self, model_id: str):
         loop = asyncio.get_running_loop()
         model = await loop.run_in_executor(None, self.registry.load, model_id)
         if model is not None:
-            self.metrics.model_state.labels(model_id).state(model.state.value)
+            self.metrics.model_state.set(model_id, model.state.value)
         return model
 
-    async def _set_health(self, serving: bool) -> None:
+    async def _publish(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", SERVICE_NAME, INFERENCE_SERVICE_NAME):
             await self.health.set(name, status)
         self._serving = serving
 
+    async def _set_ready(self, ready: bool) -> None:
+        """Say whether this process can serve the default model; health follows the whole server."""
+        self._ready = ready
+        self.state.set_ready(self.index, ready)
+        await self._report()
+
+    async def _report(self) -> None:
+        serving = not self.admission.draining and self.state.all_ready()
+        if serving != self._serving:
+            await self._publish(serving)
+
+    async def _watch_other_processes(self, seconds: float = 0.1) -> None:
+        """Follow the other processes' readiness in health; stop serving when the supervisor is gone."""
+        supervisor = os.getppid()
+        while True:
+            await asyncio.sleep(seconds)
+            if os.getppid() != supervisor:
+                log.error("the supervising process is gone; stopping")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            await self._report()
+
+    async def _measure_memory(self, seconds: float = 5.0) -> None:
+        while True:
+            self.metrics.measure_memory()
+            await asyncio.sleep(seconds)
+
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
-        await self._set_health(False)
+        await self._publish(False)
         for model in self.registry.models():
-            self.metrics.model_state.labels(model.id).state(model.state.value)
-        if self.settings.metrics_port is not None:
+            self.metrics.model_state.set(model.id, model.state.value)
+        if self.state.processes > 1:
+            self._watcher = asyncio.create_task(self._watch_other_processes())
+        elif self.settings.metrics_port is not None:  # several processes: the supervisor serves /metrics
             self._metrics_httpd = self.metrics.serve(self.settings.host, self.settings.metrics_port)
             self.metrics_port = self._metrics_httpd.server_port
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
@@ -81,14 +123,16 @@ class Service:
         default = await self._load(self.registry.default_id)
         if default.state is not State.READY:
             raise DefaultModelUnavailable(f"default model {default.id} is unavailable: {default.reason}")
-        await self._set_health(True)
+        await self._set_ready(True)
+        self._memory = asyncio.create_task(self._measure_memory())
         self._loader = asyncio.create_task(self._load_all(
             [m.id for m in self.registry.models() if m.state is State.LOADING]))
         if self.settings.repository_poll_seconds:
             self._poller = asyncio.create_task(self._poll(self.settings.repository_poll_seconds))
         models = ", ".join(f"{m.id} ({m.state.value})" for m in self.registry.models())
-        log.info("serving on %s:%d; default %s on %s; models: %s", self.settings.host, self.port,
-                 default.id, default.loaded.backend.device, models)
+        where = (f"process {self.index + 1} of {self.state.processes} ready" if self.state.processes > 1
+                 else f"serving on {self.settings.host}:{self.port}")
+        log.info("%s; default %s on %s; models: %s", where, default.id, default.loaded.backend.device, models)
 
     async def _load_all(self, ids: list[str]) -> None:
         for model_id in ids:
@@ -118,10 +162,10 @@ class Service:
             if not self.admission.draining:
                 default_ready = any(m.id == self.registry.default_id and m.loaded is not None
                                     for m in self.registry.models())
-                if default_ready != self._serving:
+                if default_ready != self._ready:
                     log.warning("default model %s %s", self.registry.default_id,
                                 "is back: SERVING" if default_ready else "cannot serve: NOT_SERVING")
-                    await self._set_health(default_ready)
+                    await self._set_ready(default_ready)
 
     async def _poll(self, seconds: float) -> None:
         while True:
@@ -136,7 +180,7 @@ class Service:
         grace = self.settings.grace_seconds if grace is None else grace
         self.servicer.drain()
         await self.health.enter_graceful_shutdown()
-        for task in (self._loader, self._poller):
+        for task in (self._loader, self._poller, self._watcher, self._memory):
             if task is not None:
                 task.cancel()
         # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.
@@ -157,15 +201,19 @@ def _connection_age_options(age_seconds: float | None) -> list[tuple[str, int]]:
             ("grpc.max_connection_age_grace_ms", 24 * 3600 * 1000)]
 
 
-def create_service(settings: ServerSettings) -> Service:
-    """Build the server and bind its port (port 0 picks a free one); call `start()` to serve."""
+def create_service(settings: ServerSettings, state: ServerState | None = None, index: int = 0) -> Service:
+    """Build the server and bind its port (port 0 picks a free one); call `start()` to serve.
+
+    `state` and `index`: this is process `index` of a server of `state.processes` processes sharing the port.
+    """
+    state = state or ServerState()
     registry = ModelRegistry(settings)
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
     pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
     metrics = Metrics()
     # One admission for both services: the request limit and draining hold for the whole server.
     admission = Admission(metrics, max_concurrent_requests=settings.max_concurrent_requests,
-                          max_streams=settings.max_streams)
+                          max_streams=settings.max_streams, state=state)
     servicer = SegmenterServicer(registry, pipeline, executor, admission, metrics=metrics, workers=settings.workers)
     limit = settings.max_message_bytes
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
@@ -181,6 +229,8 @@ def create_service(settings: ServerSettings) -> Service:
              round(settings.keepalive_min_ping_interval_seconds * 1000)),
             ("grpc.keepalive_permit_without_calls", 1),
             *_connection_age_options(settings.max_connection_age_seconds),
+            # Several processes listen on one port; the kernel gives each new connection to one of them.
+            ("grpc.so_reuseport", int(state.processes > 1)),
         ],
     )
     pb_grpc.add_SegmenterServicer_to_server(servicer, server)
@@ -202,4 +252,5 @@ def create_service(settings: ServerSettings) -> Service:
         raise ValueError("TLS needs both tls_cert and tls_key")
     else:
         port = server.add_insecure_port(address)
-    return Service(settings, server, port, health_servicer, servicer, admission, registry, executor, metrics)
+    return Service(settings, server, port, health_servicer, servicer, admission, registry, executor, metrics, state,
+                   index)

@@ -43,8 +43,12 @@ class ServerSettings(BaseSettings):
     device: str = ""
     """Device for models whose config says device = "auto" ("cpu", "cuda", "cuda:1"); empty picks CUDA when
     available."""
+    processes: int = Field(1, ge=1)
+    """Serving processes, all on the one port (each connection is served by one of them, with its own models
+    and workers); the limits, health and /metrics are the whole server's. One measured best on 2 cores (the
+    README's performance section); measure before raising it on bigger machines."""
     workers: int = Field(2, ge=1)
-    """Requests processed at once, each by its own model instance."""
+    """Requests processed at once by each serving process, each by its own model instance."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)

@@ -123,11 +123,10 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         return response
 
     async def SegmentStream(self, request_iterator, context: grpc.aio.ServicerContext):
-        refused = self._admission.refusal(stream=True)
-        if refused is not None:
-            log.info("SegmentStream refused: %s %s: %s", status_code(refused).name, refused.reason, refused)
-            await abort_with(context, refused)
-        with self._admission.stream_slot():
+        with self._admission.stream_slot() as refused:
+            if refused is not None:
+                log.info("SegmentStream refused: %s %s: %s", status_code(refused).name, refused.reason, refused)
+                await abort_with(context, refused)
             first = await self._first_frame(request_iterator)
             if first is not None:
                 async for response in self._run_stream(first, request_iterator):

@@ -15,6 +15,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from segmentation_client import SegmentationClient
 from tests.support.paths import MODEL_REPOSITORY, REPO
 
 _LISTENING = re.compile(r"serving on [^ ]+:(\d+);")
@@ -90,9 +91,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_loaded(client, timeout: float = 120.0) -> dict:
-    """Wait until no model of the server is still loading (others load after SERVING); returns them by id."""
+def wait_until_loaded(client, timeout: float = 120.0, connections: int = 8) -> dict:
+    """Wait until no model of the server is still loading (others load after SERVING); returns them by id.
+
+    Each serving process of the server loads its own: the client's connection and `connections` new ones
+    are asked, so that every process has answered (1 in 2^connections that one of two is missed).
+    """
     deadline = time.monotonic() + timeout
+    for _ in range(connections):
+        with SegmentationClient(client.target, timeout=30) as other:
+            _wait_until_loaded(other, deadline)
+    return _wait_until_loaded(client, deadline)
+
+
+def _wait_until_loaded(client, deadline: float) -> dict:
     while True:
         models = {m.id: m for m in client.list_models()}
         if all(m.unavailable_reason != "loading" for m in models.values()):

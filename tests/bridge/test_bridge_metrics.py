@@ -6,8 +6,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rest_bridge.config import BridgeSettings
-from tests.support import SAMPLES, running_bridge
+from tests.support import SAMPLES, bridge_client
 
 pytestmark = pytest.mark.bridge
 
@@ -23,7 +22,7 @@ def samples(http: httpx.Client) -> dict:
 
 
 def test_requests_are_counted_by_route_and_status(grpc_address):
-    with running_bridge(BridgeSettings(grpc={"target": grpc_address})) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with bridge_client(grpc_address) as http:
         image = (SAMPLES / "cat_720p.jpg").read_bytes()
         assert http.post("/v1/segment", content=image, headers={"Content-Type": "image/jpeg"}).status_code == 200
         assert http.post("/v1/segment", content=b"junk", headers={"Content-Type": "image/jpeg"}).status_code == 422

@@ -13,7 +13,6 @@ import warnings
 
 import cv2
 import grpc
-import httpx
 import numpy as np
 import pytest
 import torch
@@ -22,7 +21,6 @@ from websockets.sync.client import connect
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
-from rest_bridge import BridgeSettings
 from segmentation_client import SegmentationClient, ServiceError
 from segmentation_client._exceptions import error_info, from_rpc_error
 from server.app import create_service
@@ -30,9 +28,9 @@ from server.config import ServerSettings
 from tests.support import (
     DEFAULT_MODEL,
     SAMPLES,
+    bridge_client,
     link_model,
     png_bomb,
-    running_bridge,
     wait_for_streams,
     wait_until_loaded,
 )
@@ -119,8 +117,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def http(server):
-    with running_bridge(BridgeSettings(grpc={"target": server.address})) as url, \
-            httpx.Client(base_url=url, timeout=60) as http:
+    with bridge_client(server.address) as http:
         yield http
 
 

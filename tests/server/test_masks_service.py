@@ -15,10 +15,9 @@ from PIL import Image
 
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
-from rest_bridge import BridgeSettings
 from segmentation_client import InferTensor, InvalidInput, SegmentationClient
 from segmentation_client._exceptions import error_info
-from tests.support import DEFAULT_MODEL, SAMPLES, SELFIE, running_bridge
+from tests.support import DEFAULT_MODEL, SAMPLES, SELFIE, bridge_client
 
 pytestmark = pytest.mark.bridge
 
@@ -31,8 +30,7 @@ def client(selfie_server):
 
 @pytest.fixture(scope="module")
 def rest(selfie_server):
-    with running_bridge(BridgeSettings(grpc={"target": selfie_server.address})) as url, \
-            httpx.Client(base_url=url, timeout=60) as http:
+    with bridge_client(selfie_server.address) as http:
         yield http
 
 

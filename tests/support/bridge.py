@@ -44,6 +44,14 @@ def running_bridge(settings: BridgeSettings, app: FastAPI | None = None) -> Iter
         thread.join(30)
 
 
+@contextmanager
+def bridge_client(target: str, **settings) -> Iterator[httpx.Client]:
+    """An httpx client of a bridge (`settings` added to its BridgeSettings) in front of the server at `target`."""
+    with running_bridge(BridgeSettings(grpc={"target": target}, **settings)) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        yield http
+
+
 def post_raw(http: httpx.Client, name: str, content_type: str, **params) -> httpx.Response:
     return http.post("/v1/segment", params=params, content=(SAMPLES / name).read_bytes(),
                      headers={"Content-Type": content_type})

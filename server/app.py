@@ -2,7 +2,8 @@
 
 One `Service` is the whole server, or one of its `--processes` serving processes (server/processes.py):
 then they share one port, one `ServerState` (limits, who can serve) and one metrics folder, and each
-reports SERVING only while every process can serve the default model.
+reports SERVING only while every process can serve the default model. Each runs its calls' pixel work and
+inference in its own worker processes or threads (`--worker-kind`, server/workers.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from server.pipeline import Pipeline
 from server.security import TokenAuthInterceptor, server_credentials
 from server.servicer import SegmenterServicer
 from server.shared import ServerState
+from server.workers import ProcessWorkers, ThreadWorkers, Workers
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,13 @@ class Service:
     servicer: SegmenterServicer
     admission: Admission
     registry: ModelRegistry
-    executor: ThreadPoolExecutor
+    workers: Workers
     metrics: Metrics
     state: ServerState
     index: int = 0  # which of the server's processes this is
     metrics_port: int | None = None
+    failure: str | None = None  # why the service cannot go on (a worker process ended), once it cannot
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
     _loader: asyncio.Task | None = None
     _metrics_httpd: WSGIServer | None = None
     _poller: asyncio.Task | None = None
@@ -88,7 +92,7 @@ class Service:
         await self._report()
 
     async def _report(self) -> None:
-        serving = not self.admission.draining and self.state.all_ready()
+        serving = not self.admission.draining and self.failure is None and self.state.all_ready()
         if serving != self._serving:
             await self._publish(serving)
 
@@ -105,12 +109,22 @@ class Service:
 
     async def _measure_memory(self, seconds: float = 5.0) -> None:
         while True:
-            self.metrics.measure_memory()
+            self.metrics.measure_memory(self.workers.pids() if isinstance(self.workers, ProcessWorkers) else [])
             await asyncio.sleep(seconds)
+
+    def _worker_lost(self, why: str) -> None:
+        """A worker process ended unasked: stop serving (health first), so the server drains and exits 1."""
+        if self.failure is None:
+            self.failure = why
+            self.state.set_ready(self.index, False)
+            asyncio.get_running_loop().create_task(self._set_ready(False))
+            self.failed.set()
 
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
         await self._publish(False)
+        if isinstance(self.workers, ProcessWorkers):
+            self.workers.start(self._worker_lost)
         for model in self.registry.models():
             self.metrics.model_state.set(model.id, model.state.value)
         if self.state.processes > 1:
@@ -185,9 +199,9 @@ class Service:
                 task.cancel()
         # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.
         await self.server.stop(grace)
-        self.executor.shutdown(wait=False, cancel_futures=True)
         # Each model closes its backend (and batcher) once the calls still holding it are done.
         self.registry.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.workers.close)
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()
@@ -207,14 +221,21 @@ def create_service(settings: ServerSettings, state: ServerState | None = None, i
     `state` and `index`: this is process `index` of a server of `state.processes` processes sharing the port.
     """
     state = state or ServerState()
-    registry = ModelRegistry(settings)
-    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
-    pipeline = Pipeline(registry, settings.max_image_pixels, settings.png_compression)
+    workers: Workers
+    if settings.worker_kind == "process":
+        pool = ProcessWorkers(settings)
+        registry = ModelRegistry(settings, loader=pool.load)
+        pool.attach(registry)  # started before gRPC is: they are spawned, but nothing is forked after it
+        workers = pool
+    else:
+        registry = ModelRegistry(settings)
+        executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="segment")
+        workers = ThreadWorkers(Pipeline(registry, settings.max_image_pixels, settings.png_compression), executor)
     metrics = Metrics()
     # One admission for both services: the request limit and draining hold for the whole server.
     admission = Admission(metrics, max_concurrent_requests=settings.max_concurrent_requests,
                           max_streams=settings.max_streams, state=state)
-    servicer = SegmenterServicer(registry, pipeline, executor, admission, metrics=metrics, workers=settings.workers)
+    servicer = SegmenterServicer(registry, workers, admission, metrics=metrics, parallel=settings.workers)
     limit = settings.max_message_bytes
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     server = grpc.aio.server(
@@ -237,7 +258,7 @@ def create_service(settings: ServerSettings, state: ServerState | None = None, i
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # The Open Inference Protocol (KServe v2) on the same port, over the same models and workers.
-    inference = InferenceServicer(registry, pipeline, executor, health_servicer, admission, metrics=metrics)
+    inference = InferenceServicer(registry, workers, health_servicer, admission, metrics=metrics)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
     if settings.reflection:
         names = (SERVICE_NAME, INFERENCE_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -252,5 +273,5 @@ def create_service(settings: ServerSettings, state: ServerState | None = None, i
         raise ValueError("TLS needs both tls_cert and tls_key")
     else:
         port = server.add_insecure_port(address)
-    return Service(settings, server, port, health_servicer, servicer, admission, registry, executor, metrics, state,
+    return Service(settings, server, port, health_servicer, servicer, admission, registry, workers, metrics, state,
                    index)

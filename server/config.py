@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,10 @@ class ServerSettings(BaseSettings):
     README's performance section); measure before raising it on bigger machines."""
     workers: int = Field(2, ge=1)
     """Requests processed at once by each serving process, each by its own model instance."""
+    worker_kind: Literal["process", "thread"] = "process"
+    """Where the workers run: "process", each a process of its own, so gRPC's event loop and the pixel work never
+    wait for each other's GIL (measured faster, the README's performance section); "thread", threads of the
+    serving process, whose models batch concurrent calls when their config asks (server/workers.py)."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)

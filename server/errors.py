@@ -21,6 +21,10 @@ class SegmentationError(Exception):
         if reason is not None:
             self.reason = reason
 
+    def __reduce__(self) -> tuple[type[SegmentationError], tuple[str, str]]:
+        # Pickled with its reason: a worker process's error reaches the serving process whole.
+        return self.__class__, (str(self), self.reason)
+
 
 class InvalidImage(SegmentationError):
     """The input is not an image this service can read, or is too large; its reason says which."""

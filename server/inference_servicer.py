@@ -6,11 +6,9 @@ the same table as the Segmenter service. Readiness is the standard health servic
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import json
 import logging
-from concurrent.futures import Executor
 
 import numpy as np
 from grpc_health.v1 import health, health_pb2
@@ -24,8 +22,8 @@ from server.errors import SegmentationError, UnknownModel
 from server.masks import PLAIN, MaskOptions
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry
-from server.pipeline import Pipeline
 from server.status import abort_with
+from server.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +67,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """Serves every model of the registry under the Open Inference Protocol; see protos/open_inference.proto."""
 
     def __init__(
-        self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, health_servicer: health.aio.HealthServicer,
+        self, registry: ModelRegistry, workers: Workers, health_servicer: health.aio.HealthServicer,
         admission: Admission, *, metrics: Metrics,
     ) -> None:
         self._registry = registry
-        self._pipeline = pipeline
-        self._executor = executor
+        self._workers = workers
         self._health = health_servicer
         self._metrics = metrics
         self._admission = admission  # the Segmenter's too: one request limit for the whole server
@@ -135,12 +132,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         names = oip.check_outputs([o.name for o in request.outputs])
         images = oip.images_from(inputs_from(request))
         options = MaskOptions(alpha=True) if oip.ALPHA in names else PLAIN
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(
-            self._executor,
-            lambda: self._pipeline.run_batch(model.id, images, received_at=received_at, deadline=deadline,
-                                             options=options),
-        )
+        results = await self._workers.run_batch(model.id, images, received_at=received_at, deadline=deadline,
+                                                options=options)
         for result in results:
             self._metrics.observe(result.model_id, result.timings)
         tensors = [oip.stack_masks(results, name) for name in names]

@@ -28,6 +28,10 @@ class LoadError(Exception):
         super().__init__(message)
         self.spec = spec
 
+    def __reduce__(self) -> tuple[type[LoadError], tuple[str, ModelSpec | None]]:
+        # Pickled with its spec: a worker process's load failure reaches the serving process whole.
+        return self.__class__, (str(self), self.spec)
+
 
 class LoadedModel:
     """A model version ready to serve: its spec, backend and input transform.
@@ -105,8 +109,12 @@ def _short(exc: BaseException, folder: Path) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
-def load_model(folder: Path, settings: ServerSettings) -> LoadedModel:
-    """Read, open, check and warm up the model in `folder`; raise LoadError saying what is wrong."""
+def load_model(folder: Path, settings: ServerSettings, *, gather_calls: bool = True) -> LoadedModel:
+    """Read, open, check and warm up the model in `folder`; raise LoadError saying what is wrong.
+
+    `gather_calls`: batch concurrent calls as the config's serving section asks (a worker process, which runs
+    one call at a time, has none to gather).
+    """
     try:
         spec = load_spec(folder)
     except ConfigError as exc:
@@ -124,7 +132,11 @@ def load_model(folder: Path, settings: ServerSettings) -> LoadedModel:
         backend.close()
         raise
     serving = spec.config.serving
-    if serving.max_batch_size > 1 and serving.max_queue_delay_ms > 0:
+    if serving.max_batch_size > 1 and serving.max_queue_delay_ms > 0 and not gather_calls:
+        log.warning("model %s: dynamic batching gathers the calls of one process's worker threads; worker "
+                    "processes run one call at a time, so its calls are not batched (--worker-kind thread "
+                    "batches them)", spec.id)
+    elif serving.max_batch_size > 1 and serving.max_queue_delay_ms > 0:
         from server.backends.batching import DynamicBatcher
 
         backend = DynamicBatcher(backend, serving.max_batch_size, serving.max_queue_delay_ms / 1000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
@@ -96,11 +97,14 @@ class Metrics:
                                     "Resident memory of the serving processes (models included), summed",
                                     multiprocess_mode="livesum", registry=r)
 
-    def measure_memory(self) -> None:
-        """Set resident_bytes to this process's resident memory now (Linux; elsewhere it stays 0)."""
-        with contextlib.suppress(OSError):
-            pages = int(Path("/proc/self/statm").read_text().split()[1])
-            self.resident_bytes.set(pages * os.sysconf("SC_PAGE_SIZE"))
+    def measure_memory(self, workers: Sequence[int] = ()) -> None:
+        """Set resident_bytes to the resident memory now of this process and its worker processes (Linux;
+        elsewhere it stays 0)."""
+        pages = 0
+        for pid in ("self", *workers):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        self.resident_bytes.set(pages * os.sysconf("SC_PAGE_SIZE"))
 
     def observe(self, model: str, timings: Timings) -> None:
         for stage in STAGES:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +65,10 @@ class Changes:
 class ModelRegistry:
     """The models of the configured repositories; answers which version serves a request."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, loader: Callable[[Path], LoadedModel] | None = None) -> None:
+        """`loader` loads a model folder (default: in this process; server/workers.py loads in worker processes)."""
         self._settings = settings
+        self._loader = loader or (lambda folder: load_model(folder, settings))
         self._lock = threading.Lock()
         self._closed = False
         self._rescanning = threading.Lock()
@@ -137,7 +139,7 @@ class ModelRegistry:
                 return None
             folder, fingerprint = model.folder, model.fingerprint
         try:
-            loaded, error = load_model(folder, self._settings), None
+            loaded, error = self._loader(folder), None
         except Exception as exc:  # noqa: BLE001 - every failure becomes the model's reason
             loaded, error = None, exc
         with self._lock:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -17,7 +19,6 @@ from server.errors import DeadlineExpired
 from server.imaging import EncodedImage, RawPixels
 from server.loading import LoadedModel
 from server.masks import PLAIN, MaskOptions, Placement
-from server.models import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,17 @@ def class_areas(mask: np.ndarray, labels: Sequence[str]) -> list[ClassArea]:
     return sorted(areas, key=lambda a: a.pixel_count, reverse=True)
 
 
+class Leases(Protocol):
+    """Where the pipeline gets the model version a call runs on: the registry (server/models.py), or a worker
+    process's own versions (server/workers.py)."""
+
+    def lease(self, model_id: str) -> AbstractContextManager[LoadedModel]: ...
+
+
 class Pipeline:
     """Segments one image with a registered model. Thread-safe; call it from worker threads."""
 
-    def __init__(self, registry: ModelRegistry, max_image_pixels: int, png_compression: int = 1) -> None:
+    def __init__(self, registry: Leases, max_image_pixels: int, png_compression: int = 1) -> None:
         self._registry = registry
         self._max_pixels = max_image_pixels
         self._png_compression = png_compression

@@ -87,11 +87,13 @@ async def serve(settings: ServerSettings, state: ServerState | None = None, inde
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
-    await stop.wait()
+    await _first(stop.wait(), service.failed.wait())
+    if service.failure is not None:
+        log.error("cannot serve on: %s; shutting down", service.failure)
     log.info("shutting down; calls in flight have %.1f s to finish", settings.grace_seconds)
     await service.stop()
     log.info("stopped")
-    return 0
+    return 0 if service.failure is None else 1
 
 
 def _serve_child(settings: ServerSettings, state: ServerState, index: int, folder: Path) -> None:

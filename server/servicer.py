@@ -1,14 +1,13 @@
 """The Segmenter service: converts protobuf to domain objects and back, and maps errors.
 
-Inference runs in a thread pool, so the event loop keeps answering health checks
-and accepting calls while the model works.
+The pipeline runs in worker processes or threads (server/workers.py), so the event loop keeps answering
+health checks and accepting calls while the model works.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Executor
 
 import grpc
 import numpy as np
@@ -21,10 +20,11 @@ from server.imaging import EncodedImage, RawPixels
 from server.masks import MaskOptions, has_soft_mask
 from server.metrics import Metrics
 from server.models import Model, ModelRegistry, State
-from server.pipeline import Pipeline, Segmentation
+from server.pipeline import Segmentation
 from server.smoothing import TemporalSmoother
 from server.status import abort_with, status_code
 from server.streaming import DropPolicy, Frame, StreamRunner
+from server.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,13 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
     """Serves Segment, SegmentStream and ListModels from a model registry."""
 
     def __init__(
-        self, registry: ModelRegistry, pipeline: Pipeline, executor: Executor, admission: Admission, *,
-        metrics: Metrics, workers: int,
+        self, registry: ModelRegistry, workers: Workers, admission: Admission, *, metrics: Metrics, parallel: int,
     ) -> None:
         self._metrics = metrics
         self._registry = registry
-        self._pipeline = pipeline
-        self._executor = executor
-        self._admission = admission
         self._workers = workers
+        self._admission = admission
+        self._parallel = parallel  # calls the workers run at once
         self._runners: set[StreamRunner] = set()
         self._first_reads: set[asyncio.Future] = set()  # streams still waiting for their first frame
 
@@ -104,13 +102,8 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         image = image_from_proto(request.image)
         want_png = request.mask_encoding != pb.MASK_ENCODING_RAW
         options = MaskOptions(alpha=request.alpha, refine_edges=request.refine_edges, smoother=smoother)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._executor,
-            lambda: self._pipeline.run(
-                request.model, image, want_png=want_png, received_at=received_at, deadline=deadline, options=options
-            ),
-        )
+        result = await self._workers.run(request.model, image, want_png=want_png, received_at=received_at,
+                                         deadline=deadline, options=options)
         self._metrics.observe(result.model_id, result.timings)
         return response_from(result, request.frame_id, request.mask_encoding)
 
@@ -153,13 +146,13 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         # answer travels back (one frame a worker leaves them idle for that trip; `make bench` measures
         # stream frames/s). LATEST is about freshness: one frame at a time, each with all the cores, so a
         # frame never waits behind another in the model.
-        depth = 2 * self._workers if policy is DropPolicy.NONE else 1
+        depth = 2 * self._parallel if policy is DropPolicy.NONE else 1
         # Smoothing mixes each frame with the one before: one frame at a time, in order.
         smoothing = min(max(0.0, options.smoothing), 0.99)
         smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
         depth = 1 if smoother is not None else depth
         runner: StreamRunner[pb.SegmentRequest, pb.SegmentResponse] = StreamRunner(
-            policy, depth=depth, capacity=self._workers, max_fps=max(0.0, options.max_fps)
+            policy, depth=depth, capacity=self._parallel, max_fps=max(0.0, options.max_fps)
         )
 
         async def frames():

@@ -41,6 +41,20 @@ class TemporalSmoother:
         self._previous: np.ndarray | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:
+        # What a worker process needs (server/workers.py): the ratio and the last frame, not the lock.
+        return {"ratio": self.ratio, "previous": self._previous}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.ratio = state["ratio"]  # type: ignore[assignment]
+        self._previous = state["previous"]  # type: ignore[assignment]
+        self._lock = threading.Lock()
+
+    def follow(self, other: TemporalSmoother) -> None:
+        """Carry on from `other`: this stream's state after a frame another process smoothed."""
+        with self._lock:
+            self._previous = other._previous
+
     def __call__(self, probability: np.ndarray) -> np.ndarray:
         p = np.asarray(probability, np.float32)
         with self._lock:

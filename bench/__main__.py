@@ -113,9 +113,11 @@ class Bench:
 
     async def grpc(self, processes: str | None) -> None:
         """The gRPC rows (and the bridge's), against a server of `processes` processes (None: its default;
-        "PxW": P processes of W workers each)."""
-        count, _, workers = (processes or "").partition("x")
-        flags = [*(["--processes", count] if count else []), *(["--workers", workers] if workers else [])]
+        "PxW": P processes of W workers each; ":thread" or ":process" after it: the workers' kind)."""
+        shape, _, kind = (processes or "").partition(":")
+        count, _, workers = shape.partition("x")
+        flags = [*(["--processes", count] if count else []), *(["--workers", workers] if workers else []),
+                 *(["--worker-kind", kind] if kind else [])]
         self.suffix = ", " + " ".join(flags) if flags and len(self.args.processes) > 1 else ""
         with services.grpc_server("--models", self.model, "--default-model", self.model, *flags) as (proc, address):
             async with contextlib.AsyncExitStack() as stack:
@@ -139,20 +141,6 @@ class Bench:
                     for label, options in MASK_OPTIONS.items():
                         await self.live(address, proc.pid, label, options)
         self.suffix = ""
-
-    async def split_design(self) -> None:
-        """Design (b): one gRPC process, the pipeline in worker processes over shared memory (a prototype)."""
-        port, workers = services.free_port(), ServerSettings(metrics_port=None).workers
-        args = ["bench.split_design", "--port", str(port), "--model", self.model, "--workers", str(workers)]
-        with services.process(args, lambda text: "split design serving on" in text) as proc:
-            async with contextlib.AsyncExitStack() as stack:
-                pool = [await stack.enter_async_context(AsyncSegmentationClient(f"127.0.0.1:{port}", timeout=60))
-                        for _ in range(4)]
-                for concurrency in (1, 4):
-                    turns = itertools.cycle(pool[:concurrency])
-                    call = lambda turns=turns: next(turns).segment(self.image, self.model)
-                    await self.repeat(f"10. split design (b) prototype, {workers} worker processes, Segment, "
-                                      f"concurrency {concurrency}", self.closed(call, concurrency), [proc.pid])
 
     async def live(self, address: str, pid: int, label: str = "", options: dict | None = None) -> None:
         """The most 30 fps cameras the server keeps up with (each p95 <= 66 ms, < 1 % dropped), 1 upwards;
@@ -231,8 +219,6 @@ class Bench:
             await self.in_process()
             for processes in self.args.processes or [None]:
                 await self.grpc(processes)
-            if self.args.split_design:
-                await self.split_design()
             if self.args.peers:
                 await self.peers()
             rows = self.rows[first:]
@@ -282,9 +268,8 @@ def main() -> None:
                         help="comma-separated model ids")
     parser.add_argument("--processes", type=lambda s: s.split(","), default=[],
                         help="the server's --processes, comma-separated to compare several (default: its own); "
-                             "PxW: P processes of W workers each")
-    parser.add_argument("--split-design", action="store_true",
-                        help="also measure the prototype of one gRPC process with worker processes")
+                             "PxW: P processes of W workers each; a suffix :thread or :process sets --worker-kind "
+                             "(1:thread,1:process compares the two)")
     parser.add_argument("--max-live", type=int, default=12, help="most live streams to try")
     parser.add_argument("--no-rest", dest="rest", action="store_false")
     parser.add_argument("--no-mask-options", dest="mask_options", action="store_false",

@@ -35,6 +35,7 @@ class Admission:
                  state: ServerState | None = None) -> None:
         self.metrics = metrics
         self.draining = False
+        self.active = 0  # calls accepted and not ended in this process (the limits count every process's)
         self._max_requests = max_concurrent_requests
         self._max_streams = max_streams
         # Calls accepted and not ended, in every process of the server.
@@ -72,9 +73,11 @@ class Admission:
         refused = self._take(stream=False)
         if refused is not None:
             raise refused
+        self.active += 1
         try:
             yield
         finally:
+            self.active -= 1
             self._state.give_back(stream=False)
 
     @contextmanager
@@ -86,9 +89,11 @@ class Admission:
             yield refused
             return
         self.metrics.in_flight.labels("SegmentStream").inc()
+        self.active += 1
         try:
             yield None
         finally:
+            self.active -= 1
             self._state.give_back(stream=True)
             self.metrics.in_flight.labels("SegmentStream").dec()
 

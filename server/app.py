@@ -41,6 +41,9 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Segmenter"].full_name
 INFERENCE_SERVICE_NAME = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
+_FLUSH_SECONDS = 0.25  # after the last call in flight ends, before the connections close
+
+
 class DefaultModelUnavailable(RuntimeError):
     """The default model could not be loaded, so the server cannot serve."""
 
@@ -197,8 +200,17 @@ class Service:
         for task in (self._loader, self._poller, self._watcher, self._memory):
             if task is not None:
                 task.cancel()
-        # server.stop refuses new RPCs at once and cancels those still running after `grace` seconds.
-        await self.server.stop(grace)
+        # The calls in flight end by themselves (streams answer what they hold and end); wait for them, then a
+        # moment more for their last answers and statuses to reach the clients, before gRPC closes the
+        # connections: a connection closed with a status still unsent (or unread by a busy client) ends the
+        # client's call with UNAVAILABLE instead of OK.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.admission.active and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(max(0.0, min(_FLUSH_SECONDS, deadline - loop.time())))
+        # server.stop refuses new RPCs at once and cancels any still running after what is left of the grace.
+        await self.server.stop(max(0.0, deadline - loop.time()))
         # Each model closes its backend (and batcher) once the calls still holding it are done.
         self.registry.close()
         await asyncio.get_running_loop().run_in_executor(None, self.workers.close)

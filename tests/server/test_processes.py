@@ -19,7 +19,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from protos import segmentation_pb2 as pb
 from protos import segmentation_pb2_grpc as pb_grpc
 from rest_bridge.config import BridgeSettings
-from tests.support import SAMPLES, SELFIE, link_model, running_bridge, wait_for, wait_for_streams
+from tests.support import (
+    SAMPLES,
+    SELFIE,
+    children,
+    link_model,
+    resident_bytes,
+    running_bridge,
+    wait_for,
+    wait_for_streams,
+    worker_processes,
+)
 
 pytestmark = pytest.mark.server
 
@@ -41,8 +51,7 @@ def _channel(address: str) -> grpc.Channel:
 
 def _serving_processes(server) -> list[int]:
     """The supervisor's children: the serving processes' pids."""
-    pid = server.proc.pid
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return children(server.proc.pid)
 
 
 def _running(pid: int) -> bool:
@@ -85,9 +94,9 @@ def test_connections_are_spread_and_metrics_count_every_process(start_server, tm
     state = rf'^segmentation_model_state\{{model="{SELFIE}",segmentation_model_state="ready"\}} (\S+)$'
     assert (found := re.search(state, text, re.MULTILINE)) and float(found.group(1)) == 1
     memory = re.search(r"^segmentation_resident_memory_bytes (\S+)$", text, re.MULTILINE)
-    resident = sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-                   for pid in _serving_processes(server))
-    assert memory and 0.7 * resident <= float(memory.group(1)) <= 1.3 * resident, "the processes' memory, summed"
+    resident = resident_bytes([p for s in _serving_processes(server) for p in (s, *worker_processes(s))])
+    assert memory and 0.7 * resident <= float(memory.group(1)) <= 1.3 * resident, \
+        "the processes' memory (their workers' included), summed"
 
 
 @pytest.mark.bridge

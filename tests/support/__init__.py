@@ -12,7 +12,8 @@ from typing import Any
 _MODULES = {
     "paths": ("REPO", "SHARED", "SAMPLES", "MODEL_REPOSITORY", "DEFAULT_MODEL", "LITERT_MODELS", "SELFIE",
               "SELFIE_LANDSCAPE"),
-    "processes": ("ServerProcess", "free_port", "wait_until_loaded", "wait_for_streams"),
+    "processes": ("ServerProcess", "free_port", "wait_until_loaded", "wait_for_streams", "children",
+                  "worker_processes", "resident_bytes"),
     "bridge": ("running_bridge", "bridge_client", "CAT", "post_raw", "post_file", "ws_url", "stream_messages",
                "assert_error"),
     "certs": ("make_certs",),

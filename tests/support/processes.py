@@ -125,3 +125,19 @@ def wait_for_streams(server: ServerProcess, count: int, timeout: float = 30.0) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"the server did not count {count} streams in flight")
         time.sleep(0.05)
+
+
+def children(pid: int) -> list[int]:
+    """A process's child processes (Linux)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def worker_processes(pid: int) -> list[int]:
+    """A serving process's worker processes (its spawned children; not multiprocessing's resource tracker)."""
+    return [c for c in children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def resident_bytes(pids: list[int]) -> int:
+    """The processes' resident memory now, summed (Linux)."""
+    return sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) for pid in pids) * os.sysconf("SC_PAGE_SIZE")
+

@@ -1,9 +1,10 @@
 """python -m bench.memory: the server's memory with every model of the built-in repository (or `--models`) loaded.
 
-For each `--processes` value, starts `python -m server` on the built-in repository, waits until no
-process is still loading a model, and reports the resident memory (RSS) and the proportional set size
-(PSS: pages shared between the forked processes counted once, split between them) of the supervisor and
-its serving processes, summed, as the operating system sees them.
+For each `--processes` value (P, or P:thread / P:process to set `--worker-kind`), starts `python -m server`
+on the built-in repository, waits until no process is still loading a model, and reports the resident memory
+(RSS) and the proportional set size (PSS: pages shared between processes counted once, split between them)
+of every process of the server (supervisor, serving processes, worker processes), summed, as the operating
+system sees them.
 """
 
 from __future__ import annotations
@@ -36,26 +37,29 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def measure(processes: int, models: str | None = None) -> dict[str, float]:
-    flags = ["--models", models] if models else []
-    with services.grpc_server("--processes", str(processes), *flags) as (proc, address):
+def measure(server: str, models: str | None = None) -> dict[str, float]:
+    count, _, kind = server.partition(":")
+    processes = int(count)
+    flags = [*(["--models", models] if models else []), *(["--worker-kind", kind] if kind else [])]
+    with services.grpc_server("--processes", count, *flags) as (proc, address):
         while not _loaded(address, processes):
             time.sleep(1)
         time.sleep(2)  # let the allocators settle after the last warm-up
         tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        return {"processes": processes, "rss_mib": sum(p.memory_info().rss for p in tree) / MIB,
+        return {"rss_mib": sum(p.memory_info().rss for p in tree) / MIB,
                 "pss_mib": sum(_pss(p.pid) for p in tree) / MIB}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--processes", type=lambda s: [int(n) for n in s.split(",")], default=[1, 2])
+    parser.add_argument("--processes", type=lambda s: s.split(","), default=["1:thread", "1:process", "2:process"],
+                        help="comma-separated; P:thread or P:process sets the worker kind")
     parser.add_argument("--models", help="comma-separated model ids (default: every model of the repository)")
     args = parser.parse_args()
-    print("| --processes | RSS MiB (sum) | PSS MiB (sum) |\n|---:|---:|---:|")
-    for processes in args.processes:
-        found = measure(processes, args.models)
-        print(f"| {processes} | {found['rss_mib']:.0f} | {found['pss_mib']:.0f} |", flush=True)
+    print("| --processes[:--worker-kind] | RSS MiB (sum) | PSS MiB (sum) |\n|---|---:|---:|")
+    for server in args.processes:
+        found = measure(server, args.models)
+        print(f"| {server} | {found['rss_mib']:.0f} | {found['pss_mib']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ relative to the repository.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -109,11 +110,11 @@ def _short(exc: BaseException, folder: Path) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
-def load_model(folder: Path, settings: ServerSettings, *, gather_calls: bool = True) -> LoadedModel:
+def load_model(folder: Path, settings: ServerSettings, *, one_call_at_a_time: bool = False) -> LoadedModel:
     """Read, open, check and warm up the model in `folder`; raise LoadError saying what is wrong.
 
-    `gather_calls`: batch concurrent calls as the config's serving section asks (a worker process, which runs
-    one call at a time, has none to gather).
+    `one_call_at_a_time`: for a worker process (server/workers.py), which runs one call at a time: one
+    instance, and no dynamic batching (there are no concurrent calls to gather).
     """
     try:
         spec = load_spec(folder)
@@ -121,7 +122,10 @@ def load_model(folder: Path, settings: ServerSettings, *, gather_calls: bool = T
         raise LoadError(str(exc)) from None
     weights = f"{spec.id}/{spec.config.weights.file}" if spec.config.weights.file else f"{spec.id} (torchvision)"
     try:
-        backend = open_backend(spec, resources_for(spec, settings))
+        resources = resources_for(spec, settings)
+        if one_call_at_a_time:
+            resources = dataclasses.replace(resources, instances=1)
+        backend = open_backend(spec, resources)
     except Exception as exc:  # noqa: BLE001 - runtimes raise all sorts for a bad file
         raise LoadError(f"{weights}: {spec.config.runtime} could not open it: {_short(exc, folder)}", spec) from None
     try:
@@ -132,7 +136,7 @@ def load_model(folder: Path, settings: ServerSettings, *, gather_calls: bool = T
         backend.close()
         raise
     serving = spec.config.serving
-    if serving.max_batch_size > 1 and serving.max_queue_delay_ms > 0 and not gather_calls:
+    if serving.max_batch_size > 1 and serving.max_queue_delay_ms > 0 and one_call_at_a_time:
         log.warning("model %s: dynamic batching gathers the calls of one process's worker threads; worker "
                     "processes run one call at a time, so its calls are not batched (--worker-kind thread "
                     "batches them)", spec.id)

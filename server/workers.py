@@ -400,8 +400,8 @@ def _run(pipeline: Pipeline, job: _Job) -> list[Segmentation]:
 
 
 def _take_control(settings: ServerSettings, control: Connection, versions: _Versions) -> None:
-    """Loads and retirements, in the order they were sent, beside the calls."""
-    each = settings.model_copy(update={"workers": 1})  # one call at a time here: one instance is enough
+    """Loads and retirements, in the order they were sent, beside the calls (one instance of each model: calls
+    come one at a time)."""
     while True:
         try:
             kind, version, folder = control.recv()
@@ -411,7 +411,7 @@ def _take_control(settings: ServerSettings, control: Connection, versions: _Vers
             versions.retire(version)
             continue
         try:
-            model = load_model(folder, each, gather_calls=False)
+            model = load_model(folder, settings, one_call_at_a_time=True)
         except LoadError as exc:
             answer: _Loaded | LoadError = exc
         except Exception as exc:  # load_model wraps what it expects; say anything else

@@ -28,6 +28,7 @@ from bench.measure import CpuMeter, Row, closed_loop, summarize
 from bench.segmenter import DEFAULT_MODEL, FAST_MODEL, REPOSITORY
 from segmentation_client import AsyncSegmentationClient, InferTensor, tensors
 from server import imaging
+from server.allocator import keep_freed_memory
 from server.config import ServerSettings
 from server.imaging import EncodedImage
 from server.loading import resources_for
@@ -260,6 +261,7 @@ def table(rows: list[Row]) -> str:
 
 
 def main() -> None:
+    keep_freed_memory()  # as the server does: the in-process rows use the allocator the same way
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeats", type=int, default=3)

@@ -11,12 +11,11 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, start_http_server, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-
-from server.pipeline import Timings
 
 # Milliseconds in the pipeline become seconds here, as Prometheus expects.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -74,6 +73,18 @@ class _ModelStates:
             self._gauge.remove(model, each)
 
 
+class StageTimes(Protocol):
+    """Milliseconds per stage: the pipeline's `Timings`, or a response's."""
+
+    queue_ms: float
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+    encode_ms: float
+    total_ms: float
+
+
 class Metrics:
     """The server's counters, gauges and histograms."""
 
@@ -106,7 +117,7 @@ class Metrics:
                 pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         self.resident_bytes.set(pages * os.sysconf("SC_PAGE_SIZE"))
 
-    def observe(self, model: str, timings: Timings) -> None:
+    def observe(self, model: str, timings: StageTimes) -> None:
         for stage in STAGES:
             self.stage_seconds.labels(model, stage).observe(getattr(timings, f"{stage}_ms") / 1000)
 

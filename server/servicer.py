@@ -7,6 +7,7 @@ health checks and accepting calls while the model works.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 import grpc
@@ -102,10 +103,12 @@ class SegmenterServicer(pb_grpc.SegmenterServicer):
         image = image_from_proto(request.image)
         want_png = request.mask_encoding != pb.MASK_ENCODING_RAW
         options = MaskOptions(alpha=request.alpha, refine_edges=request.refine_edges, smoother=smoother)
-        result = await self._workers.run(request.model, image, want_png=want_png, received_at=received_at,
-                                         deadline=deadline, options=options)
-        self._metrics.observe(result.model_id, result.timings)
-        return response_from(result, request.frame_id, request.mask_encoding)
+        # The response is made where the pipeline ran (a worker process): only it travels back, not the masks.
+        finish = functools.partial(response_from, frame_id=request.frame_id, encoding=request.mask_encoding)
+        response = await self._workers.run(request.model, image, want_png=want_png, received_at=received_at,
+                                           deadline=deadline, options=options, finish=finish)
+        self._metrics.observe(response.model, response.timings)
+        return response
 
     async def Segment(self, request: pb.SegmentRequest, context: grpc.aio.ServicerContext) -> pb.SegmentResponse:
         response = await self._admission.answer_unary(

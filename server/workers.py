@@ -12,9 +12,11 @@ admission, the registry's bookkeeping, health and the metrics, and hands each ca
   retires (replaced or removed, after its last call) is closed in every worker. So reload and health stay the
   registry's, as with threads, and each worker holds one copy of each model (`--workers` copies in all, as
   with threads, whose instances are one a worker).
-- A call travels pickled over the worker's socket pair: the image bytes and options there, the masks (numpy
-  arrays), class areas and timings back. A worker runs one call at a time. A stream's temporal smoothing state
-  travels with its frame (such a stream sends one frame at a time, in order) and comes back updated.
+- A call travels pickled over the worker's socket pair: the image bytes and options there; back, the answer the
+  caller's `finish` made from the segmentation in the worker (a `Segment` call's response message, PNG masks
+  and all), or the masks themselves. A worker runs one call at a time and holds the next one, so it never waits
+  for the event loop. A stream's temporal smoothing state travels with its frame (such a stream sends one frame
+  at a time, in order) and comes back updated.
 - Models whose config asks for dynamic batching are not batched in worker processes (each runs one call at a
   time, so there is nothing to gather); `--worker-kind thread` batches them (a GPU deployment wants that).
 - A worker that ends unasked (a runtime crashing, the kernel's OOM killer) fails the call it held (INTERNAL)
@@ -25,6 +27,7 @@ admission, the registry's bookkeeping, health and the metrics, and hands each ca
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -38,11 +41,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from server import masks
+from server.allocator import keep_freed_memory
 from server.backends import TensorInfo
 from server.config import ServerSettings
 from server.errors import SegmentationError
@@ -57,15 +61,19 @@ from server.transforms import InputTransform
 log = logging.getLogger(__name__)
 
 Image = EncodedImage | RawPixels
+T = TypeVar("T")
 _STOP_SECONDS = 10.0  # for a worker to end once told to (its call in flight, closing its models)
+# Calls a worker holds at once: the one it runs and the next, so that it never waits for the event loop to hand
+# it one (a few hundred microseconds when gRPC keeps the loop busy: a tenth of a fast model's call).
+_DEPTH = 2
 
 
 class Workers(Protocol):
     """Runs the pipeline for the servicers, wherever it runs."""
 
     async def run(self, model_id: str, image: Image, *, want_png: bool, received_at: float,
-                  deadline: float | None, options: MaskOptions) -> Segmentation:
-        """`Pipeline.run`, awaited."""
+                  deadline: float | None, options: MaskOptions, finish: Callable[[Segmentation], T]) -> T:
+        """`finish(Pipeline.run(...))`, awaited: `finish` makes the caller's answer where the pipeline ran."""
         ...
 
     async def run_batch(self, model_id: str, images: Sequence[Image], *, received_at: float,
@@ -89,10 +97,10 @@ class ThreadWorkers:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, model_id: str, image: Image, *, want_png: bool, received_at: float,
-                  deadline: float | None, options: MaskOptions) -> Segmentation:
+                  deadline: float | None, options: MaskOptions, finish: Callable[[Segmentation], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: self._pipeline.run(
-            model_id, image, want_png=want_png, received_at=received_at, deadline=deadline, options=options))
+        return await loop.run_in_executor(self._executor, lambda: finish(self._pipeline.run(
+            model_id, image, want_png=want_png, received_at=received_at, deadline=deadline, options=options)))
 
     async def run_batch(self, model_id: str, images: Sequence[Image], *, received_at: float,
                         deadline: float | None, options: MaskOptions) -> list[Segmentation]:
@@ -107,7 +115,9 @@ class WorkerLost(RuntimeError):
 
 @dataclass
 class _Job:
-    """One call for a worker: `version` names the model version, as the registry loaded it in every worker."""
+    """One call for a worker: `version` names the model version, as the registry loaded it in every worker;
+    `finish` (a module-level function, or a partial of one: it is pickled by name) makes the answer from the
+    segmentation, there, so only what the answer needs comes back."""
 
     version: int
     images: list[Image]
@@ -116,6 +126,7 @@ class _Job:
     received_at: float
     deadline: float | None
     options: MaskOptions
+    finish: Callable[[Segmentation], Any] | None
 
 
 @dataclass(frozen=True)
@@ -154,7 +165,7 @@ class _Worker:
         self.pid = process.pid or 0
         self.alive = True
         self.sending = threading.Lock()  # control messages come from several threads
-        self.answer: asyncio.Future[tuple[bool, Any]] | None = None  # the call it runs, when it runs one
+        self.answers: collections.deque[asyncio.Future[tuple[bool, Any]]] = collections.deque()  # calls it holds
 
 
 class ProcessWorkers:
@@ -166,7 +177,7 @@ class ProcessWorkers:
         self._loading = threading.Lock()  # one load at a time: each worker answers loads in order
         self._closing = False
         self._lost: Callable[[str], None] = lambda why: None
-        self._idle: asyncio.Queue[_Worker] | None = None
+        self._slots: asyncio.Semaphore | None = None  # calls handed to the workers and not yet answered
         self._workers: list[_Worker] = []
         self._lease: Callable[[str], contextlib.AbstractContextManager[LoadedModel]] | None = None
 
@@ -191,9 +202,9 @@ class ProcessWorkers:
         """Begin taking calls from this event loop; `lost(why)` is called once if a worker ends unasked."""
         loop = asyncio.get_running_loop()
         self._lost = lost
-        self._idle = asyncio.Queue()
+        self._slots = asyncio.Semaphore(len(self._workers) * _DEPTH)
         for worker in self._workers:
-            self._idle.put_nowait(worker)
+            loop.add_reader(worker.calls.fileno(), self._answered, worker)
             loop.add_reader(worker.process.sentinel, self._ended, worker)
 
     # Loading and retiring versions: from the registry, in its loading thread or wherever a version is retired.
@@ -234,64 +245,74 @@ class ProcessWorkers:
     # Calls: from the event loop.
 
     async def run(self, model_id: str, image: Image, *, want_png: bool, received_at: float,
-                  deadline: float | None, options: MaskOptions) -> Segmentation:
-        return (await self._call(model_id, [image], False, want_png, received_at, deadline, options))[0]
+                  deadline: float | None, options: MaskOptions, finish: Callable[[Segmentation], T]) -> T:
+        job = _Job(0, [image], False, want_png, received_at, deadline, options, finish)
+        return await self._call(model_id, job)  # type: ignore[no-any-return]
 
     async def run_batch(self, model_id: str, images: Sequence[Image], *, received_at: float,
                         deadline: float | None, options: MaskOptions) -> list[Segmentation]:
-        return await self._call(model_id, list(images), True, False, received_at, deadline, options)
+        job = _Job(0, list(images), True, False, received_at, deadline, options, None)
+        return await self._call(model_id, job)  # type: ignore[no-any-return]
 
-    async def _call(self, model_id: str, images: list[Image], batch: bool, want_png: bool, received_at: float,
-                    deadline: float | None, options: MaskOptions) -> list[Segmentation]:
-        assert self._idle is not None and self._lease is not None, "attach() and start() first"
+    async def _call(self, model_id: str, job: _Job) -> Any:
+        assert self._slots is not None and self._lease is not None, "attach() and start() first"
         with self._lease(model_id) as model:
-            masks.check_options(model.spec, options)  # refused here, before any worker is taken
+            masks.check_options(model.spec, job.options)  # refused here, before a worker is asked
             backend = model.backend
             assert isinstance(backend, _RemoteBackend)
-            job = _Job(backend.version, images, batch, want_png, received_at, deadline, options)
-            worker = await self._idle.get()
-            ok, value = await self._send(worker, job)
+            job.version = backend.version
+            await self._slots.acquire()
+            # The worker with the fewest calls: an idle one, else one whose next call this is.
+            worker = min((w for w in self._workers if w.alive), key=lambda w: len(w.answers), default=None)
+            if worker is None:
+                self._slots.release()
+                raise WorkerLost("no worker process is running")
+            answer: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
+            worker.answers.append(answer)
+            try:
+                worker.calls.send(job)
+            except (OSError, ValueError) as exc:
+                worker.answers.pop()
+                self._slots.release()
+                raise WorkerLost(f"worker process {worker.name} cannot take calls: {exc}") from None
+            ok, value = await answer
         if not ok:
             raise value
-        results, smoother = value
-        if options.smoother is not None and smoother is not None:
-            options.smoother.follow(smoother)
-        return results  # type: ignore[no-any-return]
+        result, smoother = value
+        if job.options.smoother is not None and smoother is not None:
+            job.options.smoother.follow(smoother)
+        return result
 
-    def _send(self, worker: _Worker, job: _Job) -> asyncio.Future[tuple[bool, Any]]:
-        """Hand `job` to an idle worker; its answer. The worker is idle again once it has answered, even when the
-        caller has stopped waiting (a cancelled call), so no answer is ever read as another call's."""
-        loop = asyncio.get_running_loop()
-        answer = worker.answer = loop.create_future()
-        loop.add_reader(worker.calls.fileno(), self._answered, worker)
+    def _answered(self, worker: _Worker) -> None:
+        """A worker's next answer, to the call it belongs to (answers come in the order of the calls), even when
+        that caller has stopped waiting: so no answer is ever read as another call's."""
         try:
-            worker.calls.send(job)
-        except (OSError, ValueError) as exc:
-            self._answered(worker, (False, WorkerLost(f"worker process {worker.name} cannot take calls: {exc}")))
-        return answer
-
-    def _answered(self, worker: _Worker, reply: tuple[bool, Any] | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(worker.calls.fileno())
-        if reply is None:
-            try:
-                reply = worker.calls.recv()
-            except (EOFError, OSError):
-                worker.alive = False  # its end is reported when its sentinel fires
-                reply = (False, WorkerLost(f"worker process {worker.name} ended during the call"))
-        answer, worker.answer = worker.answer, None
-        if answer is not None and not answer.done():
+            reply = worker.calls.recv()
+        except (EOFError, OSError):
+            self._fail(worker, f"worker process {worker.name} ended during the call")
+            return
+        answer = worker.answers.popleft()
+        assert self._slots is not None
+        self._slots.release()
+        if not answer.done():
             answer.set_result(reply)
-        if worker.alive and self._idle is not None:
-            self._idle.put_nowait(worker)
+
+    def _fail(self, worker: _Worker, why: str) -> None:
+        """Fail the calls a worker held; it takes no more."""
+        worker.alive = False
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(worker.calls.fileno())
+        while worker.answers:
+            answer = worker.answers.popleft()
+            if self._slots is not None:
+                self._slots.release()
+            if not answer.done():
+                answer.set_result((False, WorkerLost(why)))
 
     def _ended(self, worker: _Worker) -> None:
         loop = asyncio.get_running_loop()
         loop.remove_reader(worker.process.sentinel)
-        worker.alive = False
-        if worker.answer is not None:
-            self._answered(worker, (False, WorkerLost(f"worker process {worker.name} ended during the call")))
+        self._fail(worker, f"worker process {worker.name} ended during the call")
         if not self._closing:
             worker.process.join(1)  # the sentinel can fire before the exit code can be read
             why = f"worker process {worker.name} (pid {worker.pid}) ended, exit code {worker.process.exitcode}"
@@ -299,13 +320,9 @@ class ProcessWorkers:
             self._lost(why)
 
     def close(self) -> None:
-        """Tell every worker to end (each closes its models first); kill one still running after a while."""
+        """Tell every worker to end (each closes its models first); kill one still running after a while.
+        Blocking: call it from a thread, after the last call."""
         self._closing = True
-        with contextlib.suppress(RuntimeError):
-            loop = asyncio.get_running_loop()
-            for worker in self._workers:
-                with contextlib.suppress(ValueError, OSError):
-                    loop.remove_reader(worker.process.sentinel)
         for worker in self._workers:
             with worker.sending, contextlib.suppress(OSError):
                 worker.calls.send(None)
@@ -363,6 +380,7 @@ def _work(settings: ServerSettings, calls: Connection, control: Connection) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    keep_freed_memory()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
     versions = _Versions()
@@ -390,13 +408,14 @@ def _work(settings: ServerSettings, calls: Connection, control: Connection) -> N
     versions.retire_all()
 
 
-def _run(pipeline: Pipeline, job: _Job) -> list[Segmentation]:
+def _run(pipeline: Pipeline, job: _Job) -> Any:
     version = str(job.version)
     if job.batch:
         return pipeline.run_batch(version, job.images, received_at=job.received_at, deadline=job.deadline,
                                   options=job.options)
-    return [pipeline.run(version, job.images[0], want_png=job.want_png, received_at=job.received_at,
-                         deadline=job.deadline, options=job.options)]
+    result = pipeline.run(version, job.images[0], want_png=job.want_png, received_at=job.received_at,
+                          deadline=job.deadline, options=job.options)
+    return job.finish(result) if job.finish is not None else result
 
 
 def _take_control(settings: ServerSettings, control: Connection, versions: _Versions) -> None:

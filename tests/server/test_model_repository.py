@@ -171,10 +171,14 @@ def test_reload_adds_changes_and_removes_models_while_calls_go_on(start_server, 
             reload_until(lambda m: "added" in m and m["added"].available, "added model")
             assert (client.segment(SAMPLES / "grace_hopper.bmp", model="added").mask == 1).mean() > 0.4
             # Changed: a new config (here the description and threshold) replaces the old version.
+            person_before = (client.segment(SAMPLES / "grace_hopper.bmp", model="mine").mask == 1).mean()
             (repository / "mine" / "model.toml").write_text(
                 SELFIE_CONFIG.replace("threshold = 0.5", "threshold = 0.99").replace("MediaPipe", "Retrained"))
             reload_until(lambda m: m["mine"].description.startswith("Retrained") and m["mine"].available,
                          "changed model")
+            # Served by the new version in every worker: a stricter threshold, a smaller person.
+            for _ in range(4):
+                assert (client.segment(SAMPLES / "grace_hopper.bmp", model="mine").mask == 1).mean() < person_before
             served_before = calls["mine"]
             # Removed: the folder goes, and so does the model.
             shutil.rmtree(repository / "added")
@@ -190,6 +194,10 @@ def test_reload_adds_changes_and_removes_models_while_calls_go_on(start_server, 
     assert calls["mine"] > served_before > 0 and calls["health"] == calls["mine"]
     log = server.log()
     assert "added ['added']" in log and "changed ['mine']" in log and "removed ['added']" in log
+    # Each worker process closed the replaced version and the removed model once their calls were done.
+    for model in ("mine", "added"):
+        assert set(re.findall(rf"(worker-\d) server\.loading: model {model}: version closed", log)) == \
+            {"worker-1", "worker-2"}, model
     assert server.stop() == 0
 
 

@@ -127,7 +127,7 @@ class Service:
         """Start answering (health NOT_SERVING), load and warm the default model, then report SERVING."""
         await self._publish(False)
         if isinstance(self.workers, ProcessWorkers):
-            self.workers.start(self._worker_lost)
+            await self.workers.start(self._worker_lost)
         for model in self.registry.models():
             self.metrics.model_state.set(model.id, model.state.value)
         if self.state.processes > 1:
@@ -213,7 +213,7 @@ class Service:
         await self.server.stop(max(0.0, deadline - loop.time()))
         # Each model closes its backend (and batcher) once the calls still holding it are done.
         self.registry.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.workers.close)
+        await self.workers.close()
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()

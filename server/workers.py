@@ -33,13 +33,17 @@ import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -66,6 +70,7 @@ _STOP_SECONDS = 10.0  # for a worker to end once told to (its call in flight, cl
 # Calls a worker holds at once: the one it runs and the next, so that it never waits for the event loop to hand
 # it one (a few hundred microseconds when gRPC keeps the loop busy: a tenth of a fast model's call).
 _DEPTH = 2
+_LENGTH = struct.Struct("!i")  # the length before each message, as multiprocessing.connection writes it
 
 
 class Workers(Protocol):
@@ -81,8 +86,8 @@ class Workers(Protocol):
         """`Pipeline.run_batch`, awaited."""
         ...
 
-    def close(self) -> None:
-        """No calls follow: end the workers (blocking)."""
+    async def close(self) -> None:
+        """No calls follow: end the workers."""
         ...
 
 
@@ -93,7 +98,7 @@ class ThreadWorkers:
         self._pipeline = pipeline
         self._executor = executor
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, model_id: str, image: Image, *, want_png: bool, received_at: float,
@@ -166,6 +171,10 @@ class _Worker:
         self.alive = True
         self.sending = threading.Lock()  # control messages come from several threads
         self.answers: collections.deque[asyncio.Future[tuple[bool, Any]]] = collections.deque()  # calls it holds
+        # The calls connection as an asyncio stream: a call is written without blocking the event loop (a
+        # worker busy with one call reads the next only when done, while its answer may wait for us to read).
+        self.writer: asyncio.StreamWriter | None = None
+        self.reading: asyncio.Task[None] | None = None
 
 
 class ProcessWorkers:
@@ -198,13 +207,16 @@ class ProcessWorkers:
     def pids(self) -> list[int]:
         return [w.pid for w in self._workers if w.alive]
 
-    def start(self, lost: Callable[[str], None]) -> None:
+    async def start(self, lost: Callable[[str], None]) -> None:
         """Begin taking calls from this event loop; `lost(why)` is called once if a worker ends unasked."""
         loop = asyncio.get_running_loop()
         self._lost = lost
         self._slots = asyncio.Semaphore(len(self._workers) * _DEPTH)
         for worker in self._workers:
-            loop.add_reader(worker.calls.fileno(), self._answered, worker)
+            sock = socket.socket(fileno=os.dup(worker.calls.fileno()))
+            worker.calls.close()  # from here on the stream has the connection
+            reader, worker.writer = await asyncio.open_connection(sock=sock)
+            worker.reading = asyncio.create_task(self._read_answers(worker, reader))
             loop.add_reader(worker.process.sentinel, self._ended, worker)
 
     # Loading and retiring versions: from the registry, in its loading thread or wherever a version is retired.
@@ -267,14 +279,15 @@ class ProcessWorkers:
             if worker is None:
                 self._slots.release()
                 raise WorkerLost("no worker process is running")
+            payload = ForkingPickler.dumps(job)
+            assert worker.writer is not None
+            if worker.writer.is_closing():
+                self._slots.release()
+                raise WorkerLost(f"worker process {worker.name} cannot take calls")
             answer: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
             worker.answers.append(answer)
-            try:
-                worker.calls.send(job)
-            except (OSError, ValueError) as exc:
-                worker.answers.pop()
-                self._slots.release()
-                raise WorkerLost(f"worker process {worker.name} cannot take calls: {exc}") from None
+            # As multiprocessing's Connection frames a message, which the worker reads with one: length, then bytes.
+            worker.writer.write(_LENGTH.pack(len(payload)) + payload)
             ok, value = await answer
         if not ok:
             raise value
@@ -283,25 +296,26 @@ class ProcessWorkers:
             job.options.smoother.follow(smoother)
         return result
 
-    def _answered(self, worker: _Worker) -> None:
-        """A worker's next answer, to the call it belongs to (answers come in the order of the calls), even when
+    async def _read_answers(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        """Each answer of a worker, to the call it belongs to (answers come in the order of the calls), even when
         that caller has stopped waiting: so no answer is ever read as another call's."""
-        try:
-            reply = worker.calls.recv()
-        except (EOFError, OSError):
-            self._fail(worker, f"worker process {worker.name} ended during the call")
-            return
-        answer = worker.answers.popleft()
         assert self._slots is not None
-        self._slots.release()
-        if not answer.done():
-            answer.set_result(reply)
+        try:
+            while True:
+                size, = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+                reply = pickle.loads(await reader.readexactly(size))
+                answer = worker.answers.popleft()
+                self._slots.release()
+                if not answer.done():
+                    answer.set_result(reply)
+        except (asyncio.IncompleteReadError, OSError):
+            self._fail(worker, f"worker process {worker.name} ended during the call")
 
     def _fail(self, worker: _Worker, why: str) -> None:
         """Fail the calls a worker held; it takes no more."""
         worker.alive = False
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(worker.calls.fileno())
+        if worker.writer is not None:
+            worker.writer.close()
         while worker.answers:
             answer = worker.answers.popleft()
             if self._slots is not None:
@@ -319,20 +333,27 @@ class ProcessWorkers:
             log.error("%s", why)
             self._lost(why)
 
-    def close(self) -> None:
-        """Tell every worker to end (each closes its models first); kill one still running after a while.
-        Blocking: call it from a thread, after the last call."""
+    async def close(self) -> None:
+        """Tell every worker to end (each closes its models first: the end of its calls connection says it), wait
+        for them, and kill one still running after a while. After the last call."""
         self._closing = True
         for worker in self._workers:
-            with worker.sending, contextlib.suppress(OSError):
-                worker.calls.send(None)
+            if worker.writer is not None:
+                worker.writer.close()
+            else:
+                worker.calls.close()  # never started
+        await asyncio.get_running_loop().run_in_executor(None, self._join)
+        for worker in self._workers:
+            if worker.reading is not None:
+                worker.reading.cancel()
+
+    def _join(self) -> None:
         for worker in self._workers:
             worker.process.join(_STOP_SECONDS)
             if worker.process.is_alive():
                 log.error("worker process %s did not stop in %.0f s; killing it", worker.name, _STOP_SECONDS)
                 worker.process.kill()
                 worker.process.join()
-            worker.calls.close()
             worker.control.close()
 
 
@@ -391,9 +412,7 @@ def _work(settings: ServerSettings, calls: Connection, control: Connection) -> N
         try:
             job = calls.recv()
         except (EOFError, OSError):
-            break  # the serving process is gone
-        if job is None:
-            break
+            break  # told to stop (the serving process closed the connection), or the serving process is gone
         try:
             reply: tuple[bool, Any] = (True, (_run(pipeline, job), job.options.smoother))
         except SegmentationError as exc:

@@ -132,3 +132,21 @@ def test_a_dead_worker_stops_the_server(start_server):
     assert re.search(r"worker process worker-\d \(pid \d+\) ended, exit code -9", log), log
     assert "server: stopped" in log
     wait_for(lambda: not _running(second), "the other worker to end with the server", timeout=15)
+
+
+def test_large_images_several_to_a_worker_never_stall_the_server(start_server, sample_bytes):
+    """Each worker holds two calls; images and answers (raw masks) far larger than a connection's buffers must
+    still flow both ways."""
+    server = start_server("--models", SELFIE, "--default-model", SELFIE)
+    photo = cv2.imdecode(np.frombuffer(sample_bytes("grace_hopper.bmp"), np.uint8), cv2.IMREAD_COLOR)
+    big = cv2.imencode(".bmp", cv2.resize(photo, (1920, 1080)))[1].tobytes()  # 6 MB, as the wire carries it
+    assert len(big) > 4 * 1024 * 1024
+
+    def call(index: int) -> tuple[int, tuple[int, ...]]:
+        with SegmentationClient(server.address) as client:
+            result = client.segment(big, frame_id=index, mask_encoding="raw", timeout=60)
+            return result.frame_id, result.mask.shape
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, range(8)))
+    assert answers == [(i, (1080, 1920)) for i in range(8)]

@@ -49,10 +49,11 @@ class ServerSettings(BaseSettings):
     README's performance section); measure before raising it on bigger machines."""
     workers: int = Field(2, ge=1)
     """Requests processed at once by each serving process, each by its own model instance."""
-    worker_kind: Literal["process", "thread"] = "process"
-    """Where the workers run: "process", each a process of its own, so gRPC's event loop and the pixel work never
-    wait for each other's GIL (measured faster, the README's performance section); "thread", threads of the
-    serving process, whose models batch concurrent calls when their config asks (server/workers.py)."""
+    worker_kind: Literal["thread", "process"] = "thread"
+    """Where the workers run: "thread", threads of the serving process, whose models batch concurrent calls when
+    their config asks; "process", each a process of its own, so gRPC's event loop and the pixel work never wait
+    for each other's GIL (server/workers.py). Threads measured as fast or faster on 2 cores, with less memory
+    (the README's performance section): measure before choosing processes on bigger machines."""
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """Threads each model instance uses for inference."""
     max_message_bytes: int = Field(16 * MIB, ge=1024)

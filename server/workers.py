@@ -1,9 +1,12 @@
-"""Where the pixel work and inference of a call run: worker threads, or worker processes (`--worker-kind`).
+"""Where the pixel work and inference of a call run: worker threads (the default), or worker processes
+(`--worker-kind`).
 
 A Python process runs one thread's Python at a time (the GIL), and grpc.aio's event loop holds it for much of
 each call, so with worker threads the decoding, resizing and mask work wait for gRPC and gRPC waits for them.
-Worker processes (the default) each have their own interpreter and GIL: the serving process keeps gRPC,
-admission, the registry's bookkeeping, health and the metrics, and hands each call's images to an idle worker.
+Worker processes each have their own interpreter and GIL: the serving process keeps gRPC, admission, the
+registry's bookkeeping, health and the metrics, and hands each call's images to a worker. Which is faster
+depends on the machine (`make bench BENCH_ARGS="--processes 1:thread,1:process"`; the README's performance
+section has the 2-core figures, where threads were as fast and cheaper in memory).
 
 - The workers are started with `spawn`, fresh interpreters that inherit no gRPC state, threads or locks (gRPC
   does not survive a fork once it runs), before the serving process's gRPC server starts.

@@ -137,7 +137,8 @@ def test_reload_adds_changes_and_removes_models_while_calls_go_on(start_server, 
     repository.mkdir()
     link_model(repository, DEFAULT_MODEL)
     selfie_folder(repository, "mine", SELFIE_CONFIG)
-    server = start_server("--model-repository", str(repository))
+    # Worker processes: each must load the new versions and close the old ones.
+    server = start_server("--model-repository", str(repository), "--worker-kind", "process")
     errors: list[BaseException] = []
     calls = {"mine": 0, "health": 0}
     stop = threading.Event()

@@ -40,7 +40,8 @@ FRAME = (SAMPLES / "traffic_frames/0001.bmp").read_bytes()
 
 def _start(start_server, repository, *flags: str):
     link_model(repository, SELFIE)
-    return start_server("--processes", "2", "--model-repository", str(repository), "--default-model", SELFIE,
+    # Worker processes too: each serving process has its own, and everything below holds with them.
+    return start_server("--processes", "2", "--worker-kind", "process", "--model-repository", str(repository), "--default-model", SELFIE,
                         "--log-level", "DEBUG", *flags)
 
 

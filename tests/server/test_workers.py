@@ -1,4 +1,4 @@
-"""Worker processes (`--worker-kind process`, the default) serve as worker threads do: the same answers, a
+"""Worker processes (`--worker-kind process`) serve as worker threads (the default) do: the same answers, a
 stream's smoothing carried from worker to worker, calls abandoned midway that never mix up answers, their
 memory counted in /metrics, and a worker that dies stopping the server with a failure."""
 
@@ -39,7 +39,7 @@ def _running(pid: int) -> bool:
 def both_kinds(start_server):
     """A server of worker processes and one of worker threads, the same models."""
     flags = ("--models", f"{SELFIE},{DEFAULT_MODEL}", "--default-model", SELFIE)
-    return start_server(*flags), start_server(*flags, "--worker-kind", "thread")
+    return start_server(*flags, "--worker-kind", "process"), start_server(*flags)
 
 
 def test_worker_processes_answer_as_worker_threads_do(both_kinds, sample_bytes):
@@ -73,7 +73,7 @@ def test_a_streams_smoothing_goes_from_worker_to_worker(both_kinds):
 
 
 def test_calls_abandoned_midway_never_get_or_give_another_calls_answer(start_server, sample_bytes):
-    server = start_server("--models", SELFIE, "--default-model", SELFIE)
+    server = start_server("--models", SELFIE, "--default-model", SELFIE, "--worker-kind", "process")
     photo = cv2.imdecode(np.frombuffer(sample_bytes("grace_hopper.bmp"), np.uint8), cv2.IMREAD_COLOR)
     # Each image a size of its own, so an answer that went to the wrong call shows in the mask's size.
     sizes = [(160 + 16 * i, 120 + 8 * i) for i in range(12)]
@@ -122,7 +122,7 @@ def test_worker_memory_is_counted(both_kinds):
 
 
 def test_a_dead_worker_stops_the_server(start_server):
-    server = start_server("--models", SELFIE, "--default-model", SELFIE)
+    server = start_server("--models", SELFIE, "--default-model", SELFIE, "--worker-kind", "process")
     first, second = _workers(server)
     with SegmentationClient(server.address) as client:
         assert client.segment(FRAMES[0]).model == SELFIE
@@ -137,7 +137,7 @@ def test_a_dead_worker_stops_the_server(start_server):
 def test_large_images_several_to_a_worker_never_stall_the_server(start_server, sample_bytes):
     """Each worker holds two calls; images and answers (raw masks) far larger than a connection's buffers must
     still flow both ways."""
-    server = start_server("--models", SELFIE, "--default-model", SELFIE)
+    server = start_server("--models", SELFIE, "--default-model", SELFIE, "--worker-kind", "process")
     photo = cv2.imdecode(np.frombuffer(sample_bytes("grace_hopper.bmp"), np.uint8), cv2.IMREAD_COLOR)
     big = cv2.imencode(".bmp", cv2.resize(photo, (1920, 1080)))[1].tobytes()  # 6 MB, as the wire carries it
     assert len(big) > 4 * 1024 * 1024

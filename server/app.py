@@ -67,6 +67,7 @@ class Service:
     failure: str | None = None  # why the service cannot go on (a worker process ended), once it cannot
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     _loader: asyncio.Task | None = None
+    _health_task: asyncio.Task | None = None
     _metrics_httpd: WSGIServer | None = None
     _poller: asyncio.Task | None = None
     _watcher: asyncio.Task | None = None
@@ -119,8 +120,7 @@ class Service:
         """A worker process ended unasked: stop serving (health first), so the server drains and exits 1."""
         if self.failure is None:
             self.failure = why
-            self.state.set_ready(self.index, False)
-            asyncio.get_running_loop().create_task(self._set_ready(False))
+            self._health_task = asyncio.get_running_loop().create_task(self._set_ready(False))  # held: not collected
             self.failed.set()
 
     async def start(self) -> None:
